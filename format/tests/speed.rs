@@ -1,0 +1,66 @@
+//! Rough timings of the hot path. Ignored by default; run with
+//! `cargo test --release -p chainsink-format --test speed -- --ignored --nocapture`.
+
+mod common;
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use chainsink_format::verify::{Mode, check_line};
+use chainsink_format::{Hash, chain, json};
+use common::event;
+
+/// A typical payload: the record around it is about 300 bytes.
+const PAYLOAD: &str = r#"{"step": "deploy-web", "status": "ok", "exit_code": 0, "duration_ms": 1834, "attempt": 1, "cmd": "kubectl rollout status deploy/web"}"#;
+
+fn per_op(n: u32, mut f: impl FnMut()) -> f64 {
+    for _ in 0..n / 10 {
+        f();
+    }
+    let t = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    t.elapsed().as_secs_f64() * 1e9 / f64::from(n)
+}
+
+#[test]
+#[ignore = "timing, run in release by hand"]
+fn hot_path_timings() {
+    let payload = json::parse_object(PAYLOAD).unwrap();
+    let ev = event(&payload, "step.finished");
+    let mut out = Vec::with_capacity(512);
+    let mut prev = Hash::GENESIS;
+    chain::seal(&ev, 1, Some(&prev), &mut out).unwrap();
+    let line = out[..out.len() - 1].to_vec();
+    println!("record: {} bytes", out.len());
+    let n = 200_000;
+    let seal = per_op(n, || {
+        out.clear();
+        prev = chain::seal(black_box(&ev), 7, Some(&prev), &mut out)
+            .unwrap()
+            .unwrap();
+    });
+    let seal_off = per_op(n, || {
+        out.clear();
+        chain::seal(black_box(&ev), 7, None, &mut out).unwrap();
+    });
+    let parse = per_op(n, || {
+        black_box(json::parse_object(black_box(PAYLOAD)).unwrap());
+    });
+    let fast = per_op(n, || {
+        check_line(black_box(&line), Mode::Fast).unwrap();
+    });
+    let strict = per_op(n / 4, || {
+        check_line(black_box(&line), Mode::Strict).unwrap();
+    });
+    let sha = per_op(n, || {
+        black_box(Hash::of(black_box(&line)));
+    });
+    println!("seal (chain on):  {seal:7.0} ns/record");
+    println!("seal (chain off): {seal_off:7.0} ns/record");
+    println!("parse_object:     {parse:7.0} ns/payload");
+    println!("check_line fast:  {fast:7.0} ns/line");
+    println!("check_line strict:{strict:7.0} ns/line");
+    println!("sha256 alone:     {sha:7.0} ns/line");
+}

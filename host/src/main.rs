@@ -1,0 +1,232 @@
+//! The `chainsink` command: a thin layer over the `chainsink` library.
+
+use std::io::{BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use chainsink::verify::{VerifyError, VerifyOptions};
+use chainsink::{Actor, Durability, Event, LogFile, Sink, SinkLimits, SinkOptions, SinkRuntime};
+
+#[derive(Parser)]
+#[command(
+    name = "chainsink",
+    version,
+    about = "A workflow executor whose audit trail is a sandboxed wasm sink",
+    long_about = "A workflow executor whose audit trail is a sandboxed wasm sink.\n\n\
+                  Records form a SHA-256 hash chain, byte-compatible with the telemachy audit log."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write audit records: one from flags, or JSON lines from stdin.
+    Emit(EmitArgs),
+    /// Check every hash and link of an audit log.
+    Verify(VerifyArgs),
+}
+
+/// Where records go and how: flags override the environment.
+#[derive(Args, Clone)]
+struct AuditArgs {
+    /// The audit log (JSON lines). Unset means no audit.
+    #[arg(long = "log", env = "AUDIT_LOG_PATH", value_name = "PATH")]
+    log: Option<PathBuf>,
+    /// Link records with the SHA-256 hash chain.
+    #[arg(long, env = "AUDIT_HASH_CHAIN", default_value_t = true, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new(), value_name = "BOOL")]
+    hash_chain: bool,
+    /// A sink component (.wasm) to use instead of the embedded default.
+    #[arg(long, env = "AUDIT_SINK", value_name = "WASM")]
+    sink: Option<PathBuf>,
+    /// When records are durable: always (fsync each), batch, or none.
+    #[arg(long, env = "AUDIT_DURABILITY", default_value = "always", value_name = "MODE")]
+    durability: Durability,
+    /// The host identity in each record (default: this machine's host name).
+    #[arg(long, env = "HOST_ID")]
+    host_id: Option<String>,
+    /// The user in each record (default: $USER, else $USERNAME).
+    #[arg(long)]
+    user: Option<String>,
+    /// Largest linear memory of the sink, in MiB.
+    #[arg(long, default_value_t = 64, value_name = "MIB")]
+    sink_memory: usize,
+    /// Longest one call into the sink may run, in milliseconds.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    sink_timeout: u64,
+}
+
+#[derive(Args)]
+struct EmitArgs {
+    #[command(flatten)]
+    audit: AuditArgs,
+    /// Event type, such as `deploy.started`.
+    #[arg(long = "type", value_name = "TYPE", required_unless_present = "stdin", conflicts_with = "stdin")]
+    event_type: Option<String>,
+    /// The workflow the event belongs to.
+    #[arg(long, conflicts_with = "stdin")]
+    workflow_id: Option<String>,
+    /// The event's fields, as a JSON object.
+    #[arg(long, default_value = "{}", conflicts_with = "stdin")]
+    payload: String,
+    /// Read events as JSON lines on stdin; print one receipt line per event.
+    #[arg(long)]
+    stdin: bool,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// The log to check.
+    log: PathBuf,
+    /// Also re-encode every record and require its exact canonical bytes.
+    #[arg(long)]
+    strict: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CHAINSINK_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Emit(args) => emit(args),
+        Command::Verify(args) => Ok(verify(&args)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("chainsink: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+impl AuditArgs {
+    fn options(&self) -> SinkOptions {
+        SinkOptions {
+            hash_chain: self.hash_chain,
+            durability: self.durability,
+            actor: Actor {
+                host_id: self.host_id.clone().unwrap_or_else(chainsink::config::default_host_id),
+                user: self.user.clone().unwrap_or_else(chainsink::config::user_from_env),
+            },
+        }
+    }
+
+    fn limits(&self) -> SinkLimits {
+        SinkLimits {
+            memory_bytes: self.sink_memory << 20,
+            call_timeout: Duration::from_millis(self.sink_timeout),
+            ..SinkLimits::default()
+        }
+    }
+
+    /// Builds the runtime, loads the sink and opens it on `log`.
+    fn open(&self, log: &Path) -> Result<Sink> {
+        let runtime = SinkRuntime::new(self.limits())?;
+        let component = match &self.sink {
+            Some(path) => runtime.load_file(path)?,
+            None => runtime.default_component()?,
+        };
+        let file = LogFile::open(log)?;
+        let sink = runtime
+            .open(&component, file, &self.options())
+            .with_context(|| format!("opening sink {} on {}", component.name(), log.display()))?;
+        Ok(sink)
+    }
+}
+
+fn emit(args: EmitArgs) -> Result<ExitCode> {
+    let Some(log) = args.audit.log.clone() else {
+        bail!("no audit log: set AUDIT_LOG_PATH or pass --log PATH");
+    };
+    let sink = args.audit.open(&log)?;
+    if args.stdin {
+        let stdin = std::io::stdin().lock();
+        let stdout = std::io::stdout().lock();
+        let report = chainsink::stream::emit_lines(&sink, &mut BufReader::new(stdin), stdout)?;
+        sink.close()?;
+        if report.refused > 0 {
+            eprintln!(
+                "chainsink: {} line(s) refused, {} written; see the error lines on stdout",
+                report.refused, report.written
+            );
+            return Ok(ExitCode::from(1));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let event = Event {
+        event_type: args.event_type.unwrap_or_default(),
+        workflow_id: args.workflow_id,
+        payload: args.payload,
+        ..Event::default()
+    };
+    let receipt = sink.emit(&event)?;
+    sink.close()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{}",
+        serde_json::json!({"seq": receipt.seq, "hash": receipt.hash})
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(args: &VerifyArgs) -> ExitCode {
+    let options = VerifyOptions {
+        strict: args.strict,
+    };
+    let result = chainsink::verify::verify_file(&args.log, &options);
+    let (code, text, json) = match &result {
+        Ok(report) => (
+            0,
+            report.summary(),
+            serde_json::json!({
+                "ok": true,
+                "records": report.records,
+                "head": report.head,
+                "chained": report.chained,
+                "bytes": report.bytes,
+            }),
+        ),
+        Err(VerifyError::Tampered(t)) => (
+            1,
+            format!("TAMPERED {}: {t}", args.log.display()),
+            serde_json::json!({
+                "ok": false,
+                "line": t.line,
+                "offset": t.offset,
+                "reason": t.kind.as_str(),
+                "detail": t.detail,
+                "records_ok": t.records_before,
+            }),
+        ),
+        Err(e @ VerifyError::Unreadable { .. }) => (
+            2,
+            format!("chainsink: {e}"),
+            serde_json::json!({"ok": false, "reason": "unreadable", "detail": e.to_string()}),
+        ),
+    };
+    if args.json {
+        println!("{json}");
+    } else if code == 0 {
+        println!("{text}");
+    } else {
+        eprintln!("{text}");
+    }
+    ExitCode::from(code)
+}
