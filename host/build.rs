@@ -30,7 +30,10 @@ fn main() {
     for dir in ["guest-sink", "format", "wit", "tests/guests"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.lock").display()
+    );
 
     let mut generated = String::new();
     for guest in GUESTS {
@@ -52,9 +55,9 @@ fn build_guest(root: &Path, out_dir: &Path, guest: &Guest) -> PathBuf {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args(["build", "--locked", "--profile", "guest", "-p"])
+        .args(["rustc", "--locked", "--profile", "guest", "-p"])
         .arg(guest.package)
-        .args(["--target", guest.target])
+        .args(["--target", guest.target, "--crate-type", "cdylib"])
         .env("CARGO_TARGET_DIR", &target_dir);
     for var in [
         "CARGO_ENCODED_RUSTFLAGS",

@@ -56,13 +56,26 @@ fn reference_log_verifies_and_continues_both_ways() {
     let log = dir.path().join("telemachy.jsonl");
     let log_s = log.to_str().unwrap();
     let out = reference(&["write", log_s, "5", "--workflow-id", "wf-py"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Our verifier accepts the reference's log.
     let out = verify(&log, &["--strict"]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     assert!(stdout(&out).starts_with("OK 5 records"), "{}", stdout(&out));
-    let py_head = json_line(&lines(&log)[4])["hash"].as_str().unwrap().to_string();
+    let py_head = json_line(&lines(&log)[4])["hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // We continue its chain: counting its records once, linking to its head.
     let out = emit_n(&log, 3, "none");
@@ -74,10 +87,24 @@ fn reference_log_verifies_and_continues_both_ways() {
 
     // The reference continues ours, and both verifiers accept the mix.
     let out = reference(&["write", log_s, "2"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = verify(&log, &["--strict"]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).starts_with("OK 10 records"), "{}", stdout(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).starts_with("OK 10 records"),
+        "{}",
+        stdout(&out)
+    );
     let out = reference(&["verify", log_s]);
     assert!(
         out.status.success(),
@@ -124,20 +151,32 @@ fn stdin_receipts_arrive_before_the_next_line_is_sent() {
     // A request/response conversation: each receipt must come back while
     // stdin stays open, or this test hangs instead of passing.
     for i in 0..3 {
-        writeln!(input, r#"{{"event_type": "step", "payload": {{"i": {i}}}}}"#).unwrap();
+        writeln!(
+            input,
+            r#"{{"event_type": "step", "payload": {{"i": {i}}}}}"#
+        )
+        .unwrap();
         input.flush().unwrap();
         let mut line = String::new();
         output.read_line(&mut line).unwrap();
         receipts.push(json_line(&line));
     }
     writeln!(input, r#"{{"event_type": "step", "payload": [1, 2]}}"#).unwrap();
-    writeln!(input, r#"{{"event_type": "step", "payload": {{"x": NaN}}}}"#).unwrap();
+    writeln!(
+        input,
+        r#"{{"event_type": "step", "payload": {{"x": NaN}}}}"#
+    )
+    .unwrap();
     writeln!(input, "not json").unwrap();
     writeln!(input, r#"{{"event_type": "last"}}"#).unwrap();
     drop(input);
     let rest: Vec<Value> = output.lines().map(|l| json_line(&l.unwrap())).collect();
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(1), "refused lines make the exit status 1");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "refused lines make the exit status 1"
+    );
     for (i, r) in receipts.iter().enumerate() {
         assert_eq!(r["line"], i as u64 + 1);
         assert_eq!(r["seq"], i as u64 + 1);
@@ -163,16 +202,27 @@ fn bad_payload_is_refused_clearly_and_writes_nothing() {
     for (payload, expect) in [
         ("{\"a\": ", "payload"),
         ("[1, 2]", "object"),
-        ("{\"x\": 1e999}", "finite"),
+        ("{\"x\": 1e999}", "too large"),
     ] {
         let out = run(
-            &["emit", "--log", log.to_str().unwrap(), "--type", "t", "--payload", payload],
+            &[
+                "emit",
+                "--log",
+                log.to_str().unwrap(),
+                "--type",
+                "t",
+                "--payload",
+                payload,
+            ],
             "",
         );
         assert_eq!(out.status.code(), Some(2), "payload {payload}");
         let err = stderr(&out);
         assert!(err.contains("invalid audit event"), "{err}");
-        assert!(err.to_lowercase().contains(expect), "payload {payload}: {err}");
+        assert!(
+            err.to_lowercase().contains(expect),
+            "payload {payload}: {err}"
+        );
     }
     assert_eq!(std::fs::read(&log).unwrap(), before);
 }
@@ -191,9 +241,16 @@ fn log_path_errors_say_what_and_how() {
     let file = dir.path().join("plain-file");
     std::fs::write(&file, "x").unwrap();
     let under_file = file.join("audit.jsonl");
-    let out = run(&["emit", "--log", under_file.to_str().unwrap(), "--type", "t"], "");
+    let out = run(
+        &["emit", "--log", under_file.to_str().unwrap(), "--type", "t"],
+        "",
+    );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("cannot create or open the audit log's directory"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot create or open the audit log's directory"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = run(&["emit", "--type", "t"], "");
     assert_eq!(out.status.code(), Some(2));
@@ -205,12 +262,23 @@ fn chain_off_writes_plain_records_and_never_mixes() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("plain.jsonl");
     let out = run(
-        &["emit", "--hash-chain", "false", "--log", log.to_str().unwrap(), "--type", "t"],
+        &[
+            "emit",
+            "--hash-chain",
+            "false",
+            "--log",
+            log.to_str().unwrap(),
+            "--type",
+            "t",
+        ],
         "",
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let rec = json_line(&lines(&log)[0]);
-    assert!(rec.get("hash").is_none() && rec.get("prev_hash").is_none(), "{rec}");
+    assert!(
+        rec.get("hash").is_none() && rec.get("prev_hash").is_none(),
+        "{rec}"
+    );
     let out = verify(&log, &[]);
     assert_eq!(out.status.code(), Some(0));
     assert!(stdout(&out).contains("no hash chain"), "{}", stdout(&out));
@@ -219,11 +287,23 @@ fn chain_off_writes_plain_records_and_never_mixes() {
     let chained = dir.path().join("chained.jsonl");
     emit_n(&chained, 1, "none");
     let out = run(
-        &["emit", "--hash-chain", "false", "--log", chained.to_str().unwrap(), "--type", "t"],
+        &[
+            "emit",
+            "--hash-chain",
+            "false",
+            "--log",
+            chained.to_str().unwrap(),
+            "--type",
+            "t",
+        ],
         "",
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("AUDIT_HASH_CHAIN=true"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("AUDIT_HASH_CHAIN=true"),
+        "{}",
+        stderr(&out)
+    );
     let out = run(&["emit", "--log", log.to_str().unwrap(), "--type", "t"], "");
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no `hash`"), "{}", stderr(&out));
@@ -252,14 +332,27 @@ fn env_config_is_read_and_flags_override_it() {
     let out = bin()
         .env("AUDIT_LOG_PATH", &log)
         .env("AUDIT_HASH_CHAIN", "false")
-        .args(["emit", "--type", "t", "--log", other.to_str().unwrap(), "--hash-chain", "true", "--host-id", "from-flag"])
+        .args([
+            "emit",
+            "--type",
+            "t",
+            "--log",
+            other.to_str().unwrap(),
+            "--hash-chain",
+            "true",
+            "--host-id",
+            "from-flag",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(lines(&log).len(), 1, "--log overrides AUDIT_LOG_PATH");
     let rec = json_line(&lines(&other)[0]);
     assert_eq!(rec["actor"]["host_id"], "from-flag");
-    assert!(rec["hash"].is_string(), "--hash-chain overrides AUDIT_HASH_CHAIN");
+    assert!(
+        rec["hash"].is_string(),
+        "--hash-chain overrides AUDIT_HASH_CHAIN"
+    );
 }
 
 #[test]
@@ -279,27 +372,51 @@ fn verify_names_each_kind_of_damage_with_exit_1() {
     let mut lines_ = all.clone();
     lines_.remove(2);
     let r = case("deleted.jsonl", lines_.concat());
-    assert_eq!((r["reason"].as_str().unwrap(), r["line"].as_u64().unwrap()), ("broken-link", 3));
+    assert_eq!(
+        (r["reason"].as_str().unwrap(), r["line"].as_u64().unwrap()),
+        ("broken-link", 3)
+    );
 
     let mut lines_ = all.clone();
     lines_.swap(1, 2);
     let r = case("swapped.jsonl", lines_.concat());
-    assert_eq!((r["reason"].as_str().unwrap(), r["line"].as_u64().unwrap()), ("broken-link", 2));
+    assert_eq!(
+        (r["reason"].as_str().unwrap(), r["line"].as_u64().unwrap()),
+        ("broken-link", 2)
+    );
 
     let mut lines_ = all.clone();
     lines_.insert(3, all[0].clone());
     let r = case("inserted.jsonl", lines_.concat());
     assert_eq!(r["line"], 4);
 
-    let r = case("torn.jsonl", format!("{}{}", all[..4].concat(), all[4].trim_end()));
-    assert_eq!((r["reason"].as_str().unwrap(), r["line"].as_u64().unwrap()), ("missing-newline", 5));
+    let r = case(
+        "torn.jsonl",
+        format!("{}{}", all[..4].concat(), all[4].trim_end()),
+    );
+    assert_eq!(
+        (r["reason"].as_str().unwrap(), r["line"].as_u64().unwrap()),
+        ("missing-newline", 5)
+    );
 
-    let r = case("garbage.jsonl", format!("{}{{\"actor\": oops\n", all[..2].concat()));
-    assert_eq!((r["reason"].as_str().unwrap(), r["line"].as_u64().unwrap()), ("bad-json", 3));
+    let r = case(
+        "garbage.jsonl",
+        format!("{}{{\"actor\": oops\n", all[..2].concat()),
+    );
+    assert_eq!(
+        (r["reason"].as_str().unwrap(), r["line"].as_u64().unwrap()),
+        ("bad-json", 3)
+    );
 
     let spaced = all[1].replacen("\"event_type\": ", "\"event_type\":  ", 1);
-    let r = case("spaced.jsonl", format!("{}{spaced}{}", all[0], all[2..].concat()));
-    assert_eq!((r["reason"].as_str().unwrap(), r["line"].as_u64().unwrap()), ("not-canonical", 2));
+    let r = case(
+        "spaced.jsonl",
+        format!("{}{spaced}{}", all[0], all[2..].concat()),
+    );
+    assert_eq!(
+        (r["reason"].as_str().unwrap(), r["line"].as_u64().unwrap()),
+        ("not-canonical", 2)
+    );
 
     let out = verify(&dir.path().join("missing.jsonl"), &[]);
     assert_eq!(out.status.code(), Some(2));
@@ -314,7 +431,10 @@ fn every_single_byte_change_is_caught() {
     let original = std::fs::read(&log).unwrap();
     let second_start = original.iter().position(|&b| b == b'\n').unwrap() + 1;
     let second_end = second_start
-        + original[second_start..].iter().position(|&b| b == b'\n').unwrap();
+        + original[second_start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap();
     let options = chainsink::verify::VerifyOptions::default();
     assert!(chainsink::verify::verify_reader(&original[..], &options).is_ok());
     // Every byte of the middle record, including its newline, flipped to
@@ -339,7 +459,12 @@ fn every_single_byte_change_is_caught() {
 
 #[test]
 fn forged_record_with_a_valid_self_hash_but_wrong_link_is_caught() {
-    use chainsink_format::{Hash, chain::seal, json::parse_object, record::{Actor, Event}};
+    use chainsink_format::{
+        Hash,
+        chain::seal,
+        json::parse_object,
+        record::{Actor, Event},
+    };
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("audit.jsonl");
     emit_n(&log, 3, "none");
@@ -351,12 +476,19 @@ fn forged_record_with_a_valid_self_hash_but_wrong_link_is_caught() {
         timestamp: rec["timestamp"].as_str().unwrap(),
         event_type: "forged.event",
         workflow_id: rec["workflow_id"].as_str(),
-        actor: Actor { host_id: "test-host", user: "tester" },
+        actor: Actor {
+            host_id: "test-host",
+            user: "tester",
+        },
         payload: &payload,
     };
     let mut forged = Vec::new();
     seal(&event, 3, Some(&Hash([7; 32])), &mut forged).unwrap();
-    let body = format!("{}{}", all[..2].concat(), String::from_utf8(forged).unwrap());
+    let body = format!(
+        "{}{}",
+        all[..2].concat(),
+        String::from_utf8(forged).unwrap()
+    );
     let path = dir.path().join("forged.jsonl");
     std::fs::write(&path, body).unwrap();
     let out = verify(&path, &["--json"]);

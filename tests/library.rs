@@ -38,7 +38,11 @@ fn eight_threads_ten_thousand_emits_each_make_one_chain() {
     let component = runtime.default_component().unwrap();
     let sink = Arc::new(
         runtime
-            .open(&component, LogFile::open(&path).unwrap(), &options(Durability::None))
+            .open(
+                &component,
+                LogFile::open(&path).unwrap(),
+                &options(Durability::None),
+            )
             .unwrap(),
     );
     let threads: Vec<_> = (0..8)
@@ -71,7 +75,10 @@ fn default_component_imports_exactly_our_interfaces() {
     imports.sort();
     let mut ours: Vec<String> = PROVIDED_IMPORTS.iter().map(|s| s.to_string()).collect();
     ours.sort();
-    assert_eq!(imports, ours, "the default sink must import only chainsink:audit interfaces");
+    assert_eq!(
+        imports, ours,
+        "the default sink must import only chainsink:audit interfaces"
+    );
     assert!(imports.iter().all(|i| !i.starts_with("wasi:")));
 }
 
@@ -86,7 +93,9 @@ fn a_component_that_is_not_a_sink_is_refused_with_reasons() {
     assert!(text.contains("empty.wasm"), "{text}");
     assert!(text.contains(REQUIRED_EXPORT), "{text}");
 
-    let err = runtime.load_bytes("junk.wasm", b"not wasm at all").unwrap_err();
+    let err = runtime
+        .load_bytes("junk.wasm", b"not wasm at all")
+        .unwrap_err();
     assert!(matches!(err, LoadError::Compile { .. }), "{err}");
 
     let err = runtime
@@ -102,7 +111,11 @@ fn batch_is_all_or_nothing_and_names_the_bad_event() {
     let runtime = SinkRuntime::new(SinkLimits::default()).unwrap();
     let component = runtime.default_component().unwrap();
     let sink = runtime
-        .open(&component, LogFile::open(&path).unwrap(), &options(Durability::Always))
+        .open(
+            &component,
+            LogFile::open(&path).unwrap(),
+            &options(Durability::Always),
+        )
         .unwrap();
     let mut events: Vec<Event> = (0..4).map(event).collect();
     events[2].payload = "{nope".into();
@@ -113,11 +126,17 @@ fn batch_is_all_or_nothing_and_names_the_bad_event() {
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
     events[2].payload = "{}".into();
     let receipts = sink.emit_batch(&events).unwrap();
-    assert_eq!(receipts.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!(
+        receipts.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
     let head = sink.close().unwrap();
     assert_eq!(head.records, 4);
     assert_eq!(head.hash, receipts[3].hash);
-    assert!(matches!(sink.emit(&event(9)), Err(SinkError::NotOpen { .. })));
+    assert!(matches!(
+        sink.emit(&event(9)),
+        Err(SinkError::NotOpen { .. })
+    ));
 }
 
 #[test]
@@ -128,7 +147,11 @@ fn fixed_timestamps_give_identical_logs() {
     let write = |name: &str| {
         let path = dir.path().join(name);
         let sink = runtime
-            .open(&component, LogFile::open(&path).unwrap(), &options(Durability::None))
+            .open(
+                &component,
+                LogFile::open(&path).unwrap(),
+                &options(Durability::None),
+            )
             .unwrap();
         for i in 0..10 {
             let mut e = event(i);

@@ -162,7 +162,8 @@ pub fn write_object_within(
     })
 }
 
-/// Appends `canon(m without the key `except`)` to `out`. On error `out` is left as it was.
+/// Appends `canon(m)` leaving out the member named `except` (if any). On error `out` is left as
+/// it was.
 pub fn write_object_except(
     out: &mut Vec<u8>,
     m: &Map<String, Value>,
@@ -430,8 +431,8 @@ impl fmt::Write for StackBuf {
     }
 }
 
-/// Appends Python's `repr(f)` for a finite `f`.
-pub fn write_float(out: &mut Vec<u8>, f: f64) {
+/// Appends Python's `repr(f)` for a finite `f` (callers check finiteness).
+fn write_float(out: &mut Vec<u8>, f: f64) {
     // `{:e}` gives the shortest round-trip digits, e.g. `-1.2345e-7`, `0e0`, `5e-324`.
     let mut sb = StackBuf {
         buf: [0; 40],

@@ -43,10 +43,7 @@ impl Hash {
 
     /// The 64 lowercase hex digits of this hash.
     pub fn to_hex(&self) -> String {
-        let mut out = alloc::vec::Vec::with_capacity(64);
-        self.write_hex(&mut out);
-        // Only ASCII hex digits were written.
-        String::from_utf8(out).unwrap_or_default()
+        self.hex_bytes().iter().map(|&c| char::from(c)).collect()
     }
 
     /// Parses exactly 64 lowercase hex digits (the only form the log uses); `None` otherwise.

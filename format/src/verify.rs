@@ -94,7 +94,8 @@ pub enum LineError {
 
 /// Checks one line (its bytes WITHOUT the trailing `\n`) and returns what it says about the chain.
 ///
-/// See the [module docs](self) for what each [`Mode`] checks. Errors are the same in both modes.
+/// See the [module docs](self) for what each [`Mode`] checks. A line Fast rejects goes through
+/// the Strict path, so both modes report the same error for it.
 pub fn check_line(line: &[u8], mode: Mode) -> Result<LineInfo, LineError> {
     if mode == Mode::Fast
         && let Some(info) = fast(line)

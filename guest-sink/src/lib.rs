@@ -92,7 +92,9 @@ impl Guest for Component {
     }
 
     fn close() -> Result<Head, SinkError> {
-        let sink = SINK.with(|s| s.borrow_mut().take()).ok_or(SinkError::NotOpen)?;
+        let sink = SINK
+            .with(|s| s.borrow_mut().take())
+            .ok_or(SinkError::NotOpen)?;
         log_file::sync().map_err(SinkError::Io)?;
         Ok(sink.head())
     }
@@ -248,7 +250,11 @@ fn last_line(size: u64) -> Result<(u64, Vec<u8>), SinkError> {
                 "the log does not end with a newline: its last record is torn \
                  (the last line starts after byte {}); nothing was written; \
                  run `chainsink verify` on the log",
-                start + tail.iter().rposition(|&b| b == b'\n').map_or(0, |p| p as u64 + 1)
+                start
+                    + tail
+                        .iter()
+                        .rposition(|&b| b == b'\n')
+                        .map_or(0, |p| p as u64 + 1)
             )));
         }
         let body = &tail[..tail.len() - 1];

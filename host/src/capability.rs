@@ -68,9 +68,9 @@ impl LogFile {
         if path.is_dir() {
             return Err(CapabilityError::IsDirectory { path: path.into() });
         }
-        let name = path.file_name().ok_or_else(|| CapabilityError::NoFileName {
-            path: path.into(),
-        })?;
+        let name = path
+            .file_name()
+            .ok_or_else(|| CapabilityError::NoFileName { path: path.into() })?;
         let dir_path = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -117,7 +117,10 @@ impl LogFile {
         let mut buf = vec![0; len as usize];
         let mut filled = 0;
         while filled < buf.len() {
-            match self.file.read_at(&mut buf[filled..], offset + filled as u64) {
+            match self
+                .file
+                .read_at(&mut buf[filled..], offset + filled as u64)
+            {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -32,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod audit;
 mod bindings;
 pub mod capability;
 pub mod config;

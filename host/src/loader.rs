@@ -119,6 +119,15 @@ pub struct SinkComponent {
     imports: Vec<String>,
 }
 
+impl std::fmt::Debug for SinkComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinkComponent")
+            .field("name", &self.name)
+            .field("imports", &self.imports)
+            .finish_non_exhaustive()
+    }
+}
+
 impl SinkComponent {
     /// The sink's name: its path, or the default sink's name.
     pub fn name(&self) -> &str {
@@ -208,11 +217,18 @@ impl SinkRuntime {
                 ));
             }
         }
-        let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_string()).collect();
+        let exports: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
         if !exports.iter().any(|e| e == REQUIRED_EXPORT) {
             problems.push(format!(
                 "it does not export `{REQUIRED_EXPORT}` (it exports: {})",
-                if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
+                if exports.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    exports.join(", ")
+                }
             ));
         }
         if problems.is_empty() {
@@ -260,7 +276,12 @@ impl SinkRuntime {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
-        let ticks = self.limits.call_timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()) as u64 + 1;
+        let ticks = self
+            .limits
+            .call_timeout
+            .as_millis()
+            .div_ceil(EPOCH_TICK.as_millis()) as u64
+            + 1;
         Sink::start(
             store,
             &component.pre,
@@ -277,23 +298,33 @@ impl crate::bindings::chainsink::audit::types::Host for SinkState {}
 
 impl crate::bindings::chainsink::audit::log_file::Host for SinkState {
     fn append(&mut self, data: Vec<u8>) -> Result<u64, String> {
-        self.log.append(&data).map_err(|e| format!("append to {}: {e}", self.log.path().display()))
+        self.log
+            .append(&data)
+            .map_err(|e| format!("append to {}: {e}", self.log.path().display()))
     }
 
     fn read(&mut self, offset: u64, len: u32) -> Result<Vec<u8>, String> {
-        self.log.read(offset, len).map_err(|e| format!("read {}: {e}", self.log.path().display()))
+        self.log
+            .read(offset, len)
+            .map_err(|e| format!("read {}: {e}", self.log.path().display()))
     }
 
     fn read_tail(&mut self, len: u32) -> Result<(u64, Vec<u8>), String> {
-        self.log.read_tail(len).map_err(|e| format!("read {}: {e}", self.log.path().display()))
+        self.log
+            .read_tail(len)
+            .map_err(|e| format!("read {}: {e}", self.log.path().display()))
     }
 
     fn size(&mut self) -> Result<u64, String> {
-        self.log.size().map_err(|e| format!("stat {}: {e}", self.log.path().display()))
+        self.log
+            .size()
+            .map_err(|e| format!("stat {}: {e}", self.log.path().display()))
     }
 
     fn sync(&mut self) -> Result<(), String> {
-        self.log.sync().map_err(|e| format!("sync {}: {e}", self.log.path().display()))
+        self.log
+            .sync()
+            .map_err(|e| format!("sync {}: {e}", self.log.path().display()))
     }
 }
 
@@ -301,7 +332,11 @@ impl crate::bindings::chainsink::audit::log_file::Host for SinkState {
 const MAX_DIAGNOSTIC: usize = 4096;
 
 impl crate::bindings::chainsink::audit::diagnostics::Host for SinkState {
-    fn log(&mut self, level: crate::bindings::chainsink::audit::diagnostics::Level, message: String) {
+    fn log(
+        &mut self,
+        level: crate::bindings::chainsink::audit::diagnostics::Level,
+        message: String,
+    ) {
         use crate::bindings::chainsink::audit::diagnostics::Level;
         let mut message = message;
         if message.len() > MAX_DIAGNOSTIC {

@@ -8,8 +8,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
+use chainsink::audit::{BrokenAudit, SinkAudit, Unaudited};
 use chainsink::verify::{VerifyError, VerifyOptions};
 use chainsink::{Actor, Durability, Event, LogFile, Sink, SinkLimits, SinkOptions, SinkRuntime};
+use chainsink_executor::{AuditPolicy, AuditSink, CancelToken, RunOptions, Workflow};
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +32,44 @@ enum Command {
     Emit(EmitArgs),
     /// Check every hash and link of an audit log.
     Verify(VerifyArgs),
+    /// Run a telemachy/v1 workflow, auditing every transition.
+    Run(RunArgs),
+    /// Check a workflow file without running it.
+    Validate(ValidateArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The workflow file (telemachy/v1 YAML).
+    workflow: PathBuf,
+    /// Provision and run nothing; emit the events a successful run would.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    audit: AuditArgs,
+    /// Most tasks running at once (default: the number of cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_parallel: Option<u64>,
+    /// Stop the workflow after this many seconds (overrides timeout_seconds).
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<f64>,
+    /// What a sink failure does: fail-closed stops the run, fail-open goes on degraded.
+    #[arg(
+        long,
+        env = "AUDIT_POLICY",
+        default_value = "fail-closed",
+        value_name = "POLICY"
+    )]
+    audit_policy: AuditPolicy,
+    /// Seconds between SIGTERM and SIGKILL when stopping tasks.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    grace: f64,
+}
+
+#[derive(Args)]
+struct ValidateArgs {
+    /// The workflow file (telemachy/v1 YAML).
+    workflow: PathBuf,
 }
 
 /// Where records go and how: flags override the environment.
@@ -46,7 +86,12 @@ struct AuditArgs {
     #[arg(long, env = "AUDIT_SINK", value_name = "WASM")]
     sink: Option<PathBuf>,
     /// When records are durable: always (fsync each), batch, or none.
-    #[arg(long, env = "AUDIT_DURABILITY", default_value = "always", value_name = "MODE")]
+    #[arg(
+        long,
+        env = "AUDIT_DURABILITY",
+        default_value = "always",
+        value_name = "MODE"
+    )]
     durability: Durability,
     /// The host identity in each record (default: this machine's host name).
     #[arg(long, env = "HOST_ID")]
@@ -67,7 +112,12 @@ struct EmitArgs {
     #[command(flatten)]
     audit: AuditArgs,
     /// Event type, such as `deploy.started`.
-    #[arg(long = "type", value_name = "TYPE", required_unless_present = "stdin", conflicts_with = "stdin")]
+    #[arg(
+        long = "type",
+        value_name = "TYPE",
+        required_unless_present = "stdin",
+        conflicts_with = "stdin"
+    )]
     event_type: Option<String>,
     /// The workflow the event belongs to.
     #[arg(long, conflicts_with = "stdin")]
@@ -105,6 +155,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Emit(args) => emit(args),
         Command::Verify(args) => Ok(verify(&args)),
+        Command::Run(args) => run(args),
+        Command::Validate(args) => Ok(validate(&args)),
     };
     match result {
         Ok(code) => code,
@@ -121,8 +173,14 @@ impl AuditArgs {
             hash_chain: self.hash_chain,
             durability: self.durability,
             actor: Actor {
-                host_id: self.host_id.clone().unwrap_or_else(chainsink::config::default_host_id),
-                user: self.user.clone().unwrap_or_else(chainsink::config::user_from_env),
+                host_id: self
+                    .host_id
+                    .clone()
+                    .unwrap_or_else(chainsink::config::default_host_id),
+                user: self
+                    .user
+                    .clone()
+                    .unwrap_or_else(chainsink::config::user_from_env),
             },
         }
     }
@@ -229,4 +287,104 @@ fn verify(args: &VerifyArgs) -> ExitCode {
         eprintln!("{text}");
     }
     ExitCode::from(code)
+}
+
+/// Exit status when the audit sink cannot be built under fail-closed.
+const EXIT_AUDIT: u8 = 3;
+
+fn load_workflow(path: &Path) -> Result<Workflow, ExitCode> {
+    Workflow::from_path(path).map_err(|errors| {
+        eprintln!("{errors}");
+        eprintln!(
+            "chainsink: {} is not a valid workflow ({} problem(s)); nothing was run",
+            path.display(),
+            errors.errors.len()
+        );
+        ExitCode::from(2)
+    })
+}
+
+fn validate(args: &ValidateArgs) -> ExitCode {
+    match load_workflow(&args.workflow) {
+        Ok(wf) => {
+            println!(
+                "OK {}: workflow \"{}\", {} agent(s), {} team(s), {} task(s)",
+                args.workflow.display(),
+                wf.name(),
+                wf.agents.len(),
+                wf.teams.len(),
+                wf.task_count()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+fn run(args: RunArgs) -> Result<ExitCode> {
+    let workflow = match load_workflow(&args.workflow) {
+        Ok(wf) => wf,
+        Err(code) => return Ok(code),
+    };
+    let cancel = CancelToken::new();
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, cancel.flag()).context("installing signal handlers")?;
+    }
+    let mut options = RunOptions {
+        dry_run: args.dry_run,
+        timeout: args.timeout.map(Duration::from_secs_f64),
+        policy: args.audit_policy,
+        cancel,
+        grace: Duration::from_secs_f64(args.grace),
+        ..RunOptions::default()
+    };
+    if let Some(n) = args.max_parallel {
+        options.max_parallel = n as usize;
+    }
+
+    let sink = match &args.audit.log {
+        None => {
+            eprintln!(
+                "chainsink: AUDIT_LOG_PATH is not set and no --log was given: this run is NOT audited"
+            );
+            None
+        }
+        Some(log) => match args.audit.open(log) {
+            Ok(sink) => Some(Ok(sink)),
+            Err(e) if args.audit_policy == AuditPolicy::FailClosed => {
+                eprintln!("chainsink: error: cannot start the audit sink: {e:#}");
+                eprintln!(
+                    "chainsink: the workflow was NOT started (--audit-policy fail-closed); fix the log or sink, or run with --audit-policy fail-open"
+                );
+                return Ok(ExitCode::from(EXIT_AUDIT));
+            }
+            Err(e) => {
+                eprintln!(
+                    "chainsink: AUDITING DEGRADED: cannot start the audit sink: {e:#}; running anyway (--audit-policy fail-open)"
+                );
+                Some(Err(format!("{e:#}")))
+            }
+        },
+    };
+    let audit: Box<dyn AuditSink + '_> = match &sink {
+        None => Box::new(Unaudited),
+        Some(Ok(sink)) => Box::new(SinkAudit::new(sink)),
+        Some(Err(reason)) => Box::new(BrokenAudit {
+            reason: format!("audit sink unavailable: {reason}"),
+        }),
+    };
+    let report = chainsink_executor::run(&workflow, audit.as_ref(), &options);
+    let mut head = None;
+    if let Some(Ok(sink)) = &sink {
+        match sink.close() {
+            Ok(h) => head = h.hash,
+            Err(e) => eprintln!("chainsink: AUDITING DEGRADED: closing the audit sink failed: {e}"),
+        }
+    }
+    let log_shown = match &args.audit.log {
+        Some(log) => log.clone(),
+        None => PathBuf::from("(none: not audited)"),
+    };
+    print!("{}", report.render_summary(&log_shown, head.as_deref()));
+    Ok(ExitCode::from(report.exit_code() as u8))
 }

@@ -136,7 +136,9 @@ pub enum SinkError {
         reason: String,
     },
     /// The sink returned data that breaks the contract.
-    #[error("audit sink {sink} broke the contract in `{call}`: {message}; the instance was discarded")]
+    #[error(
+        "audit sink {sink} broke the contract in `{call}`: {message}; the instance was discarded"
+    )]
     Contract {
         /// The sink's name.
         sink: String,
@@ -154,6 +156,15 @@ pub struct Sink {
     path: PathBuf,
     actor: Actor,
     chained: bool,
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 struct Live {
@@ -209,7 +220,9 @@ impl Sink {
             actor: options.actor.clone(),
             chained: options.hash_chain,
         };
-        let head = sink.call("open", |b, s| b.chainsink_audit_sink().call_open(s, sink_options))?;
+        let head = sink.call("open", |b, s| {
+            b.chainsink_audit_sink().call_open(s, sink_options)
+        })?;
         let head = sink.check_head("open", head)?;
         sink.lock().records = head.records;
         Ok(sink)
@@ -419,7 +432,10 @@ impl Sink {
 fn check_hash_field(hash: Option<&str>, chained: bool) -> Result<(), String> {
     match (hash, chained) {
         (Some(h), true) => {
-            if h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            if h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
                 Ok(())
             } else {
                 Err(format!("{h:?} is not 64 lowercase hex digits"))
@@ -434,9 +450,13 @@ fn check_hash_field(hash: Option<&str>, chained: bool) -> Result<(), String> {
 /// Names the trap: deadline, memory, or the wasm trap code.
 fn describe_trap(e: &wasmtime::Error) -> String {
     match e.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::Interrupt) => "deadline exceeded (the call ran past its time limit)".into(),
+        Some(wasmtime::Trap::Interrupt) => {
+            "deadline exceeded (the call ran past its time limit)".into()
+        }
         Some(wasmtime::Trap::OutOfFuel) => "out of fuel".into(),
-        Some(wasmtime::Trap::UnreachableCodeReached) => "unreachable executed (a panic or abort in the sink)".into(),
+        Some(wasmtime::Trap::UnreachableCodeReached) => {
+            "unreachable executed (a panic or abort in the sink)".into()
+        }
         Some(wasmtime::Trap::AllocationTooLarge) => "out of memory (memory limit reached)".into(),
         Some(trap) => format!("wasm trap: {trap}"),
         None => format!("{e:#}"),

@@ -116,7 +116,11 @@ fn write_batch(
     match sink.emit_batch(&events) {
         Ok(receipts) => {
             for ((line, _), r) in batch.iter().zip(receipts) {
-                writeln!(output, "{}", json!({"line": line, "seq": r.seq, "hash": r.hash}))?;
+                writeln!(
+                    output,
+                    "{}",
+                    json!({"line": line, "seq": r.seq, "hash": r.hash})
+                )?;
             }
             report.written += batch.len() as u64;
         }
@@ -127,7 +131,11 @@ fn write_batch(
                 match sink.emit(event) {
                     Ok(r) => {
                         report.written += 1;
-                        writeln!(output, "{}", json!({"line": line, "seq": r.seq, "hash": r.hash}))?;
+                        writeln!(
+                            output,
+                            "{}",
+                            json!({"line": line, "seq": r.seq, "hash": r.hash})
+                        )?;
                     }
                     Err(SinkError::InvalidEvent(m)) => {
                         report.refused += 1;

@@ -141,8 +141,15 @@ pub fn verify_file(path: &Path, options: &VerifyOptions) -> Result<VerifyReport,
 }
 
 /// Verifies a log read from `reader`.
-pub fn verify_reader(reader: impl Read, options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
-    let mode = if options.strict { Mode::Strict } else { Mode::Fast };
+pub fn verify_reader(
+    reader: impl Read,
+    options: &VerifyOptions,
+) -> Result<VerifyReport, VerifyError> {
+    let mode = if options.strict {
+        Mode::Strict
+    } else {
+        Mode::Fast
+    };
     let mut reader = BufReader::with_capacity(1 << 20, reader);
     let mut chain = ChainVerifier::new();
     let mut line = Vec::with_capacity(4096);
@@ -172,9 +179,7 @@ pub fn verify_reader(reader: impl Read, options: &VerifyOptions) -> Result<Verif
         if line.last() != Some(&b'\n') {
             return Err(tamper(
                 TamperKind::MissingNewline,
-                format!(
-                    "the last line ({n} bytes) has no newline: a torn or cut write"
-                ),
+                format!("the last line ({n} bytes) has no newline: a torn or cut write"),
             ));
         }
         let body = &line[..line.len() - 1];
