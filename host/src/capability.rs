@@ -6,7 +6,7 @@
 //! change or remove history. The sink never sees the path.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Seek, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -106,10 +106,14 @@ impl LogFile {
     }
 
     /// Appends `data` in one write; returns the offset where it starts.
+    ///
+    /// With `O_APPEND` the kernel moves the position to the end and writes
+    /// in one step, so the position after the write, less its length, is
+    /// where these bytes landed, whoever else appends.
     pub fn append(&self, data: &[u8]) -> io::Result<u64> {
-        let offset = self.size()?;
-        (&self.file).write_all(data)?;
-        Ok(offset)
+        let mut file = &self.file;
+        file.write_all(data)?;
+        Ok(file.stream_position()? - data.len() as u64)
     }
 
     /// Reads up to `len` bytes at `offset`; fewer at the end of the file.

@@ -240,7 +240,12 @@ impl Sink {
 
     /// Records one event.
     pub fn emit(&self, event: &Event) -> Result<Receipt, SinkError> {
-        let mut receipts = self.emit_batch(std::slice::from_ref(event))?;
+        let mut live = self.lock();
+        let wit_event = self.to_wit(event, &timestamp::now());
+        let receipt = self.call_locked(&mut live, "emit", |b, s| {
+            b.chainsink_audit_sink().call_emit(s, &wit_event)
+        })?;
+        let mut receipts = self.check_receipts(&mut live, "emit", 1, vec![receipt])?;
         Ok(receipts.remove(0))
     }
 
@@ -248,26 +253,26 @@ impl Sink {
     pub fn emit_batch(&self, events: &[Event]) -> Result<Vec<Receipt>, SinkError> {
         let mut live = self.lock();
         let now = timestamp::now();
-        let wit_events: Vec<wit::Event> = events
-            .iter()
-            .map(|e| wit::Event {
-                timestamp: e.timestamp.clone().unwrap_or_else(|| now.clone()),
-                event_type: e.event_type.clone(),
-                workflow_id: e.workflow_id.clone(),
-                actor: {
-                    let a = e.actor.as_ref().unwrap_or(&self.actor);
-                    wit::Actor {
-                        host_id: a.host_id.clone(),
-                        user: a.user.clone(),
-                    }
-                },
-                payload: e.payload.clone(),
-            })
-            .collect();
+        let wit_events: Vec<wit::Event> = events.iter().map(|e| self.to_wit(e, &now)).collect();
         let receipts = self.call_locked(&mut live, "emit-batch", |b, s| {
             b.chainsink_audit_sink().call_emit_batch(s, &wit_events)
         })?;
-        self.check_receipts(&mut live, events.len(), receipts)
+        self.check_receipts(&mut live, "emit-batch", events.len(), receipts)
+    }
+
+    /// The WIT form of `e`, stamped `now` unless it has its own time.
+    fn to_wit(&self, e: &Event, now: &str) -> wit::Event {
+        let actor = e.actor.as_ref().unwrap_or(&self.actor);
+        wit::Event {
+            timestamp: e.timestamp.clone().unwrap_or_else(|| now.to_string()),
+            event_type: e.event_type.clone(),
+            workflow_id: e.workflow_id.clone(),
+            actor: wit::Actor {
+                host_id: actor.host_id.clone(),
+                user: actor.user.clone(),
+            },
+            payload: e.payload.clone(),
+        }
     }
 
     /// Makes every record so far durable.
@@ -391,6 +396,7 @@ impl Sink {
     fn check_receipts(
         &self,
         live: &mut Live,
+        call: &'static str,
         sent: usize,
         receipts: Vec<wit::Receipt>,
     ) -> Result<Vec<Receipt>, SinkError> {
@@ -412,7 +418,7 @@ impl Sink {
         if let Some(message) = problem {
             let err = SinkError::Contract {
                 sink: self.name.to_string(),
-                call: "emit-batch",
+                call,
                 message,
             };
             self.discard(live, err.clone());
