@@ -11,7 +11,7 @@
 //! `workflow.completed`, `workflow.failed`, `workflow.cancelled`; then, if
 //! the teardown policy says so, `team.deleted` for each team and
 //! `agent.deleted` for each agent. Every submitted task gets exactly one
-//! terminal event. See `EVENTS.md` for the payloads.
+//! terminal event. See `docs/audit-log.md` for the payloads.
 //!
 //! # Scheduling
 //!
