@@ -1,0 +1,523 @@
+#!/usr/bin/env python3
+"""The chainsink default sink component, embedded in Python with wasmtime-py.
+
+    python3 host.py [options] COMPONENT LOG < events.jsonl
+
+COMPONENT is a sink component (`chainsink export-sink sink.wasm` writes the
+default one), loaded unchanged through `wasmtime.component`. LOG is the audit
+log. Events arrive as JSON lines on stdin, in the shape of
+`chainsink emit --stdin`; one receipt line goes to stdout per event, as the
+Rust CLI prints them.
+
+What the sink gets: the three `chainsink:audit` interfaces and nothing else.
+`log-file` is implemented below over ONE file descriptor opened with
+O_RDWR | O_APPEND | O_CREAT: every write lands at the end, so the sink can add
+to the log but never change what is there. The sink never sees the path. The
+linker has no WASI (`add_wasip2` is never called), so a component that
+imports WASI fails to instantiate instead of reaching the host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import threading
+import time
+from typing import Any, Callable, Optional
+
+import wasmtime
+from wasmtime import component as wc
+
+SINK_EXPORT = "chainsink:audit/sink@0.1.0"
+LOG_FILE_IMPORT = "chainsink:audit/log-file@0.1.0"
+DIAGNOSTICS_IMPORT = "chainsink:audit/diagnostics@0.1.0"
+PROVIDED = (LOG_FILE_IMPORT, DIAGNOSTICS_IMPORT, "chainsink:audit/types@0.1.0")
+MAX_BATCH = 256  # most events written with one append, as the Rust CLI
+MAX_DIAGNOSTIC = 4096
+LEVELS = ("debug", "info", "warn", "error")
+EPOCH_TICK = 0.010  # seconds; call deadlines are counted in these ticks
+
+
+class HostError(Exception):
+    """The host could not do what was asked (bad component, bad file)."""
+
+
+class SinkError(Exception):
+    """A sink call failed: `kind` is the WIT `sink-error` case, or `trap`."""
+
+    def __init__(self, kind: str, detail: Optional[str] = None):
+        super().__init__("the sink is not open" if kind == "not-open" else f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+
+
+# ---------------------------------------------------------------------------
+# The log-file capability.
+
+
+class LogFile:
+    """One audit log, opened once for read + append.
+
+    `functions()` is the `chainsink:audit/log-file` interface the sink gets.
+    For a `result<T, string>` wasmtime-py takes the ok value as it is and a
+    `str` as the error (the types are told apart by class), so each
+    function returns the message string on failure.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        # Every write goes to the end, whatever position is asked for.
+        self.fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+
+    def _guard(self, what: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except OSError as e:
+            return f"{what} {self.path}: {e.strerror or e}"
+
+    def _read(self, offset: int, length: int) -> bytes:
+        parts = []
+        while length > 0:
+            chunk = os.pread(self.fd, length, offset)
+            if not chunk:
+                break
+            parts.append(chunk)
+            offset += len(chunk)
+            length -= len(chunk)
+        return b"".join(parts)
+
+    def _append(self, data: bytes) -> int:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+        # With O_APPEND the write moved the position to the end, so the
+        # position now, less the length, is where these bytes landed.
+        return os.lseek(self.fd, 0, os.SEEK_CUR) - len(data)
+
+    def _read_tail(self, length: int) -> tuple:
+        size = os.fstat(self.fd).st_size
+        start = max(0, size - length)
+        return (start, self._read(start, size - start))
+
+    def _sync(self) -> None:
+        os.fdatasync(self.fd)
+
+    def functions(self) -> dict:
+        return {
+            "append": lambda _store, data: self._guard("append to", lambda: self._append(data)),
+            "read": lambda _store, offset, length: self._guard("read", lambda: self._read(offset, length)),
+            "read-tail": lambda _store, length: self._guard("read", lambda: self._read_tail(length)),
+            "size": lambda _store: self._guard("stat", lambda: os.fstat(self.fd).st_size),
+            "sync": lambda _store: self._guard("sync", self._sync),
+        }
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+# ---------------------------------------------------------------------------
+# Loading and a live sink instance.
+
+
+class SinkRuntime:
+    """One engine for every sink in the process, with call deadlines."""
+
+    def __init__(self, memory_bytes: int = 64 << 20, call_timeout: float = 1.0):
+        config = wasmtime.Config()
+        config.epoch_interruption = True
+        self.engine = wasmtime.Engine(config)
+        self.memory_bytes = memory_bytes
+        self.deadline_ticks = int(call_timeout / EPOCH_TICK) + 1
+        ticker = threading.Thread(target=self._tick, name="chainsink-epoch", daemon=True)
+        ticker.start()
+
+    def _tick(self) -> None:
+        while True:
+            time.sleep(EPOCH_TICK)
+            self.engine.increment_epoch()
+
+    def load(self, path: str) -> wc.Component:
+        """Compiles a component and checks it against the `audit-sink` world."""
+        component = wc.Component.from_file(self.engine, path)
+        ty = component.type
+        foreign = [name for name in ty.imports(self.engine) if name not in PROVIDED]
+        if foreign:
+            raise HostError(
+                f"{path} imports {', '.join(foreign)}; this host grants only "
+                f"{', '.join(PROVIDED)} (no WASI: no filesystem, environment, clock or network)"
+            )
+        if SINK_EXPORT not in list(ty.exports(self.engine)):
+            raise HostError(f"{path} does not export {SINK_EXPORT}")
+        return component
+
+
+def _record(**fields: Any) -> wc.Record:
+    """A WIT record; field `hash_chain` is WIT's `hash-chain`."""
+    rec = wc.Record()
+    for name, value in fields.items():
+        setattr(rec, name.replace("_", "-"), value)
+    return rec
+
+
+class Sink:
+    """One sink instance (one store) over one log.
+
+    Calls must come from one thread at a time. A trapped instance is
+    discarded: every later call reports the trap.
+    """
+
+    def __init__(self, runtime: SinkRuntime, component: wc.Component, log: LogFile,
+                 durability: str = "always", hash_chain: bool = True, diagnostics: str = "warn"):
+        self.runtime = runtime
+        self.log = log
+        self.last_error: Optional[str] = None
+        self.gone: Optional[SinkError] = None
+        self.min_level = LEVELS.index(diagnostics)
+        self.store = wasmtime.Store(runtime.engine)
+        self.store.set_limits(memory_size=runtime.memory_bytes)
+        linker = wc.Linker(runtime.engine)
+        with linker.root() as root:
+            with root.add_instance(LOG_FILE_IMPORT) as iface:
+                for name, fn in log.functions().items():
+                    iface.add_func(name, fn)
+            with root.add_instance(DIAGNOSTICS_IMPORT) as iface:
+                iface.add_func("log", self._diagnostic)
+        self.store.set_epoch_deadline(runtime.deadline_ticks)
+        instance = linker.instantiate(self.store, component)
+        sink = instance.get_export_index(self.store, SINK_EXPORT)
+        self.funcs = {
+            name: instance.get_func(self.store, instance.get_export_index(self.store, name, sink))
+            for name in ("open", "emit", "emit-batch", "flush", "head", "close")
+        }
+        self.durability = durability
+        self.head = self._call("open", _record(hash_chain=hash_chain, durability=durability))
+
+    def _diagnostic(self, _store: Any, level: str, message: str) -> None:
+        if len(message) > MAX_DIAGNOSTIC:
+            message = message[:MAX_DIAGNOSTIC] + "..."
+        if level == "error":
+            self.last_error = message
+        if LEVELS.index(level) >= self.min_level:
+            print(f"chainsink-python: sink {level}: {message}", file=sys.stderr, flush=True)
+
+    def _call(self, name: str, *args: Any) -> Any:
+        if self.gone is not None:
+            raise self.gone
+        self.store.set_epoch_deadline(self.runtime.deadline_ticks)
+        try:
+            result = self.funcs[name](self.store, *args)
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            if self.last_error:
+                reason += f"; the sink said: {self.last_error}"
+            self.gone = SinkError("trap", f"the sink trapped in `{name}`: {reason}; the instance was discarded")
+            raise self.gone from None
+        # `result<T, sink-error>`: the ok value as it is, the error as a Variant.
+        if isinstance(result, wc.Variant):
+            raise SinkError(result.tag, result.payload)
+        return result
+
+    def emit(self, event: wc.Record) -> wc.Record:
+        return self._call("emit", event)
+
+    def emit_batch(self, events: list) -> list:
+        return self._call("emit-batch", events)
+
+    def flush(self) -> None:
+        self._call("flush")
+
+    def current_head(self) -> wc.Record:
+        return self._call("head")
+
+    def close(self) -> wc.Record:
+        head = self._call("close")
+        self.gone = SinkError("not-open")
+        return head
+
+
+# ---------------------------------------------------------------------------
+# Events: the `chainsink emit --stdin` line format.
+
+
+def timestamp_now() -> str:
+    """Now, UTC, as `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds")
+
+
+SHAPE = 'expected {"event_type": "..", "workflow_id": ".." or null, "payload": {..}}'
+FIELDS = ("event_type", "workflow_id", "payload", "timestamp", "actor")
+
+
+def _no_duplicates(pairs: list) -> dict:
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"duplicate field `{key}`")
+        seen[key] = value
+    return seen
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_line(text: str, actor: dict) -> dict:
+    """One input line as event fields; raises ValueError with a message for bad lines.
+
+    The payload is handed to the sink as `json.dumps` of what `json.loads`
+    read: the sink's canonical form is Python's, so nothing is lost (`1.0`
+    stays a float, big integers stay exact).
+    """
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as e:
+        raise ValueError(f"{e}; {SHAPE}") from None
+
+    def fail(msg: str) -> None:
+        raise ValueError(f"{msg}; {SHAPE}")
+
+    if not isinstance(value, dict):
+        fail("not a JSON object")
+    for key in value:
+        if key not in FIELDS:
+            fail(f"unknown field `{key}`, expected one of {', '.join(f'`{f}`' for f in FIELDS)}")
+    if not isinstance(value.get("event_type"), str):
+        fail("`event_type` must be a string")
+    workflow_id = value.get("workflow_id")
+    if workflow_id is not None and not isinstance(workflow_id, str):
+        fail("`workflow_id` must be a string or null")
+    payload = value.get("payload")
+    if payload is not None and not isinstance(payload, dict):
+        fail("`payload` must be an object")
+    timestamp = value.get("timestamp")
+    if timestamp is not None and not isinstance(timestamp, str):
+        fail("`timestamp` must be a string")
+    given = value.get("actor")
+    if given is not None:
+        if (not isinstance(given, dict) or set(given) != {"host_id", "user"}
+                or not all(isinstance(v, str) for v in given.values())):
+            fail('`actor` must be {"host_id": "..", "user": ".."}')
+        actor = given
+    return {
+        "timestamp": timestamp,
+        "event_type": value["event_type"],
+        "workflow_id": workflow_id,
+        "actor": actor,
+        "payload": "{}" if payload is None else json.dumps(payload),
+    }
+
+
+def to_wit(event: dict, now: str) -> wc.Record:
+    return _record(
+        timestamp=event["timestamp"] if event["timestamp"] is not None else now,
+        event_type=event["event_type"],
+        workflow_id=event["workflow_id"],
+        actor=_record(host_id=event["actor"]["host_id"], user=event["actor"]["user"]),
+        payload=event["payload"],
+    )
+
+
+def receipt_line(line: int, receipt: wc.Record) -> str:
+    """The receipt line, byte for byte as `chainsink emit --stdin` prints it."""
+    return json.dumps({"hash": receipt.hash, "line": line, "seq": receipt.seq}, separators=(",", ":")) + "\n"
+
+
+def error_line(line: int, message: str) -> str:
+    return json.dumps({"error": message, "line": line}, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+class StreamFailed(Exception):
+    """The sink failed in a way that stops the stream (not a bad line)."""
+
+    def __init__(self, line: int, error: SinkError):
+        super().__init__(f"{error} (after line {line}; lines from {line} on were not written)")
+        self.error = error
+
+
+def durable(sink: Sink) -> None:
+    """With durability `batch` the sink leaves syncing to the host, which must
+    sync before it acknowledges. One process writing one stream has nobody to
+    share a sync with, so it syncs after each write call (the Rust host groups
+    the syncs of concurrent emitters instead)."""
+    if sink.durability == "batch":
+        sink.flush()
+
+
+def write_batch(sink: Sink, batch: list, report: dict) -> str:
+    """Writes `batch` ([(line, event)]) with one append; returns the receipt text.
+
+    A batch with an invalid event is retried one by one so that only the bad
+    ones are refused."""
+    now = timestamp_now()
+    events = [to_wit(e, now) for _, e in batch]
+    out = []
+    try:
+        receipts = sink.emit_batch(events)
+        durable(sink)
+        out = [receipt_line(line, r) for (line, _), r in zip(batch, receipts)]
+        report["written"] += len(batch)
+        return "".join(out)
+    except SinkError as e:
+        if e.kind != "invalid-event":
+            raise StreamFailed(batch[0][0], e) from None
+    for (line, _), event in zip(batch, events):
+        try:
+            receipt = sink.emit(event)
+            durable(sink)
+            out.append(receipt_line(line, receipt))
+            report["written"] += 1
+        except SinkError as e:
+            if e.kind != "invalid-event":
+                sys.stdout.write("".join(out))
+                raise StreamFailed(line, e) from None
+            report["refused"] += 1
+            out.append(error_line(line, e.detail or ""))
+    return "".join(out)
+
+
+def stream_stdin(sink: Sink, actor: dict) -> dict:
+    """Reads events from stdin until it ends; a receipt line per event on stdout.
+
+    Lines that arrive together (one read) are written together, so a
+    conversation (one line, wait for its receipt) works, and a pipe is
+    written in batches."""
+    report = {"written": 0, "refused": 0}
+    line_no = 0
+    pending = b""
+    fd = sys.stdin.fileno()
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        pending += chunk
+        if chunk:
+            end = pending.rfind(b"\n")
+            if end < 0:
+                continue
+            complete, pending = pending[:end], pending[end + 1:]
+        else:
+            if not pending:
+                return report
+            complete, pending = pending, b""
+        out = []
+        batch: list = []
+        for raw in complete.split(b"\n"):
+            line_no += 1
+            text = raw.decode("utf-8", errors="replace").strip()
+            if not text:
+                continue
+            try:
+                batch.append((line_no, parse_line(text, actor)))
+            except ValueError as e:
+                report["refused"] += 1
+                out.append(error_line(line_no, str(e)))
+            if len(batch) >= MAX_BATCH:
+                out.append(write_batch(sink, batch, report))
+                batch = []
+        if batch:
+            out.append(write_batch(sink, batch, report))
+        sys.stdout.write("".join(out))
+        sys.stdout.flush()
+
+
+# ---------------------------------------------------------------------------
+# Benchmark: the same event as the Rust host bench (host/benches/sink.rs).
+
+BENCH_PAYLOAD = ('{"workflow_id": "3f2a9c1d", "team": "audit-team", "task_subject": '
+                 '"Analyse repository structure", "task_id": "task-3f2a9c1d-1", "exit_code": 0, '
+                 '"duration_seconds": 1.234}')
+
+
+def bench(sink: Sink, n: int, durability: str, actor: dict) -> None:
+    def event(now: str) -> wc.Record:
+        return to_wit({"timestamp": None, "event_type": "task.completed", "workflow_id": "3f2a9c1d",
+                       "actor": actor, "payload": BENCH_PAYLOAD}, now)
+
+    start = time.perf_counter()
+    for _ in range(n):
+        sink.emit(event(timestamp_now()))
+    one = time.perf_counter() - start
+    batches = max(1, n // MAX_BATCH)
+    start = time.perf_counter()
+    for _ in range(batches):
+        now = timestamp_now()
+        sink.emit_batch([event(now) for _ in range(MAX_BATCH)])
+    batched = time.perf_counter() - start
+    for mode, events, secs in (("emit", n, one), (f"emit-batch-{MAX_BATCH}", batches * MAX_BATCH, batched)):
+        print(json.dumps({"host": "python", "mode": mode, "events": events, "durability": durability,
+                          "seconds": round(secs, 3), "events_per_s": round(events / secs)}))
+
+
+# ---------------------------------------------------------------------------
+# Command line.
+
+
+def default_host_id() -> str:
+    for path in ("/proc/sys/kernel/hostname", "/etc/hostname"):
+        try:
+            with open(path) as f:
+                name = f.read().strip()
+            if name:
+                return name
+        except OSError:
+            pass
+    return "unknown"
+
+
+def main(argv: Optional[list] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="host.py",
+        description="Embeds a chainsink sink component (e.g. from `chainsink export-sink sink.wasm`) "
+                    "and writes the events on stdin (JSON lines, as `chainsink emit --stdin`) to LOG.")
+    parser.add_argument("component", help="the sink component (.wasm)")
+    parser.add_argument("log", help="the audit log")
+    parser.add_argument("--durability", choices=("always", "batch", "none"),
+                        default=os.environ.get("AUDIT_DURABILITY") or "always",
+                        help="always (fsync each write, default), batch or none [AUDIT_DURABILITY]")
+    parser.add_argument("--host-id", default=os.environ.get("HOST_ID") or None,
+                        help="actor.host_id for events without an actor [HOST_ID, else the host name]")
+    parser.add_argument("--user", help="actor.user for events without an actor [USER, else USERNAME, else unknown]")
+    parser.add_argument("--bench", type=int, metavar="N",
+                        help=f"emit N events (one a call, then in batches of {MAX_BATCH}); print events/s")
+    parser.add_argument("--verbose", action="store_true", help="show the sink's info and debug diagnostics too")
+    args = parser.parse_args(argv)
+    if args.bench is not None and args.bench <= 0:
+        parser.error("--bench needs a positive count")
+
+    user = args.user or os.environ.get("USER") or os.environ.get("USERNAME")
+    if not user:
+        print('chainsink-python: audit actor.user is "unknown": neither USER nor USERNAME is set', file=sys.stderr)
+        user = "unknown"
+    actor = {"host_id": args.host_id or default_host_id(), "user": user}
+    try:
+        runtime = SinkRuntime()
+        component = runtime.load(args.component)
+        log = LogFile(args.log)
+        sink = Sink(runtime, component, log, durability=args.durability,
+                    diagnostics="debug" if args.verbose else "warn")
+        if args.bench is not None:
+            bench(sink, args.bench, args.durability, actor)
+            sink.close()
+            return 0
+        report = stream_stdin(sink, actor)
+        sink.close()
+        log.close()
+    except SinkError as e:
+        print(f"chainsink-python: error: audit log {args.log}: sink error {e}", file=sys.stderr)
+        return 2
+    except StreamFailed as e:
+        print(f"chainsink-python: error: audit log {args.log}: sink error {e}", file=sys.stderr)
+        return 2
+    except (HostError, OSError, wasmtime.WasmtimeError) as e:
+        print(f"chainsink-python: error: {e}", file=sys.stderr)
+        return 2
+    if report["refused"]:
+        print(f"chainsink-python: {report['refused']} line(s) refused, {report['written']} written; "
+              "see the error lines on stdout", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
