@@ -18,6 +18,7 @@ extern crate alloc;
 pub mod chain;
 pub mod json;
 pub mod record;
+pub mod recovery;
 pub mod verify;
 
 use alloc::string::String;

@@ -8,6 +8,7 @@ use chainsink_format::Hash;
 use chainsink_format::chain::seal;
 use chainsink_format::json::parse_object;
 use chainsink_format::record::{Actor, Event as FormatEvent, validate};
+use chainsink_format::recovery::{RECOVERED_EVENT, Torn};
 use chainsink_format::verify::{Mode, check_line};
 
 use crate::chainsink::audit::diagnostics::Level;
@@ -37,6 +38,16 @@ pub trait LogIo {
     fn diagnose(&mut self, level: Level, message: &str);
 }
 
+/// The end of a log.
+struct Tail {
+    /// The last line: offset and bytes (without `\n`).
+    last: (u64, Vec<u8>),
+    /// The line before it, if any.
+    before: Option<(u64, Vec<u8>)>,
+    /// Whether the log ends with `\n`.
+    ends_with_newline: bool,
+}
+
 /// An open chain: where the log stands, and a reusable line buffer.
 ///
 /// Memory stays O(one record) (O(one batch) for `emit-batch`).
@@ -53,6 +64,16 @@ pub struct ChainWriter<L: LogIo> {
     buf: Vec<u8>,
     /// Set after a failed write: the tail must be re-read before the next one.
     needs_resume: bool,
+    /// A torn last line found on open, to be closed off by the next write.
+    pending: Option<Pending>,
+}
+
+/// A torn tail waiting for its `chain.recovered` record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Pending {
+    torn: Torn,
+    /// The torn bytes do not end with `\n` yet.
+    needs_newline: bool,
 }
 
 impl<L: LogIo> ChainWriter<L> {
@@ -66,6 +87,7 @@ impl<L: LogIo> ChainWriter<L> {
             bytes: 0,
             buf: Vec::with_capacity(1024),
             needs_resume: false,
+            pending: None,
         };
         writer.resume()?;
         Ok(writer)
@@ -96,23 +118,60 @@ impl<L: LogIo> ChainWriter<L> {
         self.records = 0;
         self.prev = self.options.hash_chain.then_some(Hash::GENESIS);
         self.needs_resume = false;
+        self.pending = None;
         if bytes == 0 {
             return Ok(());
         }
-        let (line_start, line) = self.last_line(bytes)?;
-        let info = check_line(&line, Mode::Fast).map_err(|e| {
-            SinkError::CorruptLog(format!(
-                "the last record (at byte {line_start}) is not valid: {e}; \
-                 nothing was written; run `chainsink verify` on the log"
-            ))
-        })?;
+        let tail = self.tail(bytes)?;
+        let (last, before) = (tail.last, tail.before);
+        let last_info = if tail.ends_with_newline {
+            check_line(&last.1, Mode::Fast).ok()
+        } else {
+            None
+        };
+        let (info, at) = match last_info {
+            Some(info) => (info, last.0),
+            None => {
+                // The last line is torn (or not a record): keep its bytes,
+                // resume from the record before it, and close it off with a
+                // `chain.recovered` record at the next write.
+                let torn = Torn::of(last.0, &last.1);
+                self.pending = Some(Pending {
+                    torn,
+                    needs_newline: !tail.ends_with_newline,
+                });
+                self.log.diagnose(
+                    Level::Warn,
+                    &format!(
+                        "the log ends with a torn write: {} bytes at byte {} are not a record; \
+                         they are kept, and the next write ends them with a newline and a \
+                         `{RECOVERED_EVENT}` record",
+                        torn.length, torn.offset
+                    ),
+                );
+                match before {
+                    None => return Ok(()),
+                    Some((at, line)) => {
+                        let info = check_line(&line, Mode::Fast).map_err(|e| {
+                            SinkError::CorruptLog(format!(
+                                "the last line (at byte {}) is torn and the record before it \
+                                 (at byte {at}) is not valid either: {e}; this is not a torn \
+                                 write; nothing was written; run `chainsink verify` on the log",
+                                last.0
+                            ))
+                        })?;
+                        (info, at)
+                    }
+                }
+            }
+        };
         if self.options.hash_chain {
             let hash = info.hash.ok_or_else(|| {
-                SinkError::CorruptLog(
-                    "the last record has no `hash` (it was written with the chain off); \
-                     a chain cannot continue from it: use a new log or AUDIT_HASH_CHAIN=false"
-                        .to_string(),
-                )
+                SinkError::CorruptLog(format!(
+                    "the last record (at byte {at}) has no `hash` (it was written with the \
+                     chain off); a chain cannot continue from it: use a new log or \
+                     AUDIT_HASH_CHAIN=false"
+                ))
             })?;
             self.prev = Some(hash);
         } else if info.hash.is_some() {
@@ -125,7 +184,7 @@ impl<L: LogIo> ChainWriter<L> {
         self.records = match info.seq {
             Some(seq) => seq,
             None => {
-                let n = self.count_records(bytes)?;
+                let n = self.count_records(at)? + 1;
                 self.log.diagnose(
                     Level::Info,
                     &format!(
@@ -145,6 +204,26 @@ impl<L: LogIo> ChainWriter<L> {
         }
         self.buf.clear();
         let mut prev = self.prev;
+        let mut seq = self.records;
+        if let (Some(pending), Some(first)) = (self.pending, events.first()) {
+            if pending.needs_newline {
+                self.buf.push(b'\n');
+            }
+            let payload = pending.torn.payload();
+            let record = FormatEvent {
+                timestamp: &first.timestamp,
+                event_type: RECOVERED_EVENT,
+                workflow_id: None,
+                actor: Actor {
+                    host_id: &first.actor.host_id,
+                    user: &first.actor.user,
+                },
+                payload: &payload,
+            };
+            seq += 1;
+            prev = seal(&record, seq, prev.as_ref(), &mut self.buf)
+                .map_err(|e| SinkError::InvalidEvent(format!("event 0: {e}")))?;
+        }
         let mut receipts = Vec::with_capacity(events.len());
         for (i, event) in events.iter().enumerate() {
             let invalid = |msg: String| {
@@ -167,7 +246,7 @@ impl<L: LogIo> ChainWriter<L> {
                 payload: &payload,
             };
             validate(&record).map_err(|e| invalid(e.to_string()))?;
-            let seq = self.records + 1 + i as u64;
+            seq += 1;
             let hash = seal(&record, seq, prev.as_ref(), &mut self.buf)
                 .map_err(|e| invalid(e.to_string()))?;
             prev = hash;
@@ -194,52 +273,78 @@ impl<L: LogIo> ChainWriter<L> {
             )));
         }
         self.bytes = offset + self.buf.len() as u64;
-        self.records += events.len() as u64;
+        self.records = seq;
         self.prev = prev;
+        if let Some(p) = self.pending.take() {
+            self.log.diagnose(
+                Level::Warn,
+                &format!(
+                    "recovered the torn write at byte {} ({} bytes) with a `{RECOVERED_EVENT}` record",
+                    p.torn.offset, p.torn.length
+                ),
+            );
+        }
         if self.options.durability == Durability::Always {
             self.log.sync().map_err(SinkError::Io)?;
         }
         Ok(receipts)
     }
 
-    /// Finds the log's last line (without its `\n`) by reading backwards.
-    fn last_line(&mut self, size: u64) -> Result<(u64, Vec<u8>), SinkError> {
+    /// Reads the end of the log: its last line (complete or torn) and the
+    /// complete line before it, each with its offset and without `\n`.
+    fn tail(&mut self, size: u64) -> Result<Tail, SinkError> {
         let mut window = TAIL_WINDOW;
         loop {
-            let (start, tail) = self.log.read_tail(window).map_err(SinkError::Io)?;
-            if tail.last() != Some(&b'\n') {
-                return Err(SinkError::CorruptLog(format!(
-                    "the log does not end with a newline: its last record is torn \
-                     (the last line starts after byte {}); nothing was written; \
-                     run `chainsink verify` on the log",
-                    start
-                        + tail
-                            .iter()
-                            .rposition(|&b| b == b'\n')
-                            .map_or(0, |p| p as u64 + 1)
-                )));
-            }
-            let body = &tail[..tail.len() - 1];
-            match body.iter().rposition(|&b| b == b'\n') {
-                Some(p) => return Ok((start + p as u64 + 1, body[p + 1..].to_vec())),
-                None if start == 0 => return Ok((0, body.to_vec())),
-                None if u64::from(window) >= MAX_RECORD || u64::from(window) >= size => {
+            let (start, buf) = self.log.read_tail(window).map_err(SinkError::Io)?;
+            let ends_with_newline = buf.last() == Some(&b'\n');
+            let body = if ends_with_newline { &buf[..buf.len() - 1] } else { &buf[..] };
+            // Line starts, from the end: after the last two newlines of `body`.
+            let cuts = body.iter().rposition(|&b| b == b'\n').map(|p| {
+                let q = body[..p].iter().rposition(|&b| b == b'\n');
+                (p, q)
+            });
+            let whole = start == 0;
+            match cuts {
+                Some((p, Some(q))) => {
+                    return Ok(Tail {
+                        last: (start + p as u64 + 1, body[p + 1..].to_vec()),
+                        before: Some((start + q as u64 + 1, body[q + 1..p].to_vec())),
+                        ends_with_newline,
+                    });
+                }
+                Some((p, None)) if whole => {
+                    return Ok(Tail {
+                        last: (p as u64 + 1, body[p + 1..].to_vec()),
+                        before: Some((0, body[..p].to_vec())),
+                        ends_with_newline,
+                    });
+                }
+                None if whole => {
+                    return Ok(Tail {
+                        last: (0, body.to_vec()),
+                        before: None,
+                        ends_with_newline,
+                    });
+                }
+                _ if u64::from(window) >= size || u64::from(window) >= MAX_RECORD * 2 => {
                     return Err(SinkError::CorruptLog(format!(
-                        "the last record is longer than {MAX_RECORD} bytes; \
+                        "the last records are longer than {MAX_RECORD} bytes; \
                          run `chainsink verify` on the log"
                     )));
                 }
-                None => window = window.saturating_mul(2),
+                _ => window = window.saturating_mul(2),
             }
         }
     }
 
-    /// Counts the lines of the whole log: only for logs whose records lack `seq`.
+    /// Counts the lines that end before `size`: only for logs whose records
+    /// lack `seq`.
     fn count_records(&mut self, size: u64) -> Result<u64, SinkError> {
         let mut offset = 0;
         let mut lines = 0;
         while offset < size {
-            let chunk = self.log.read(offset, COUNT_CHUNK).map_err(SinkError::Io)?;
+            let want = COUNT_CHUNK.min(u32::try_from(size - offset).unwrap_or(COUNT_CHUNK));
+            let chunk = self.log.read(offset, want).map_err(SinkError::Io)?;
             if chunk.is_empty() {
                 break;
             }
@@ -347,18 +452,44 @@ mod tests {
     }
 
     #[test]
-    fn a_torn_tail_is_refused_and_nothing_is_written() {
+    fn a_torn_tail_is_kept_and_closed_off_by_a_recovery_record() {
         let mut w = ChainWriter::open(MemLog::default(), options()).unwrap();
-        w.append(&[event(1), event(2)]).unwrap();
+        let before = w.append(&[event(1), event(2)]).unwrap();
         let mut log = w.log;
-        log.bytes.truncate(log.bytes.len() - 10);
-        let before = log.bytes.clone();
+        let cut = log.bytes.len() - 10;
+        log.bytes.truncate(cut);
+        let torn_at = log.bytes[..cut].iter().rposition(|&b| b == b'\n').unwrap() + 1;
+        let torn = log.bytes[torn_at..].to_vec();
+        let mut w = ChainWriter::open(log, options()).unwrap();
+        // Resumed from record 1, the last whole one.
+        assert_eq!(w.head().records, 1);
+        assert_eq!(w.head().hash, before[0].hash);
+        let after = w.append(&[event(3)]).unwrap();
+        assert_eq!(after[0].seq, 3, "the recovery record takes seq 2");
+        let text = w.log.bytes.clone();
+        assert_eq!(&text[torn_at..torn_at + torn.len()], &torn[..], "not a byte deleted");
+        assert_eq!(text[torn_at + torn.len()], b'\n');
+        let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines.len(), 4);
+        let claim = Torn::from_record_line(lines[2]).expect("a chain.recovered record");
+        assert!(claim.covers(torn_at as u64, &torn));
+        let info = check_line(lines[2], Mode::Strict).unwrap();
+        assert_eq!(info.prev_hash.map(|h| h.to_hex()), before[0].hash);
+        assert_eq!(info.seq, Some(2));
+        // Opening again finds a clean tail: no second recovery.
+        let w = ChainWriter::open(w.log, options()).unwrap();
+        assert!(w.pending.is_none());
+        assert_eq!(w.head().records, 3);
+    }
+
+    #[test]
+    fn two_bad_lines_at_the_end_are_not_a_torn_write() {
+        let mut w = ChainWriter::open(MemLog::default(), options()).unwrap();
+        w.append(&[event(1)]).unwrap();
+        let mut log = w.log;
+        log.bytes.extend_from_slice(b"garbage\nmore garbage");
         let err = ChainWriter::open(log, options()).err().unwrap();
-        assert!(
-            matches!(err, SinkError::CorruptLog(ref m) if m.contains("torn")),
-            "{err:?}"
-        );
-        assert!(!before.is_empty());
+        assert!(matches!(err, SinkError::CorruptLog(ref m) if m.contains("not a torn write")), "{err:?}");
     }
 
     #[test]
