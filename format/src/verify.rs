@@ -228,12 +228,129 @@ fn parse_seq(b: &[u8]) -> Option<u64> {
 /// Nesting serde_json accepts below the top-level object (127 levels in all).
 const FAST_MEMBER_DEPTH: usize = json::MAX_DEPTH - 1;
 
+/// High bit of each byte set (SWAR helpers below work on eight bytes in a `u64`).
+const HIGH: u64 = 0x8080_8080_8080_8080;
+/// 0x01 in each byte.
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// Bit `k` set when byte `k` of `c` cannot appear unescaped in a canonical string: `"`, `\\`, a
+/// control byte (< 0x20), DEL (0x7f) or a non-ASCII byte (>= 0x80). Exact for every byte.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn special_mask(c: &[u8; 64]) -> u64 {
+    use core::arch::x86_64::*;
+    let mut m = 0u64;
+    for (q, chunk) in c.chunks_exact(16).enumerate() {
+        let lo = i64::from_le_bytes(chunk[..8].try_into().unwrap_or_default());
+        let hi = i64::from_le_bytes(chunk[8..].try_into().unwrap_or_default());
+        // SAFETY: SSE2 is part of the x86_64 baseline; these intrinsics only compute on values.
+        let bits = unsafe {
+            let v = _mm_set_epi64x(hi, lo);
+            // Signed: bytes >= 0x80 are negative, so this catches them along with controls.
+            let low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+            let bslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+            let del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
+            let s = _mm_or_si128(_mm_or_si128(low, quote), _mm_or_si128(bslash, del));
+            _mm_movemask_epi8(s)
+        };
+        m |= u64::from(bits as u16) << (16 * q);
+    }
+    m
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn special_mask(c: &[u8; 64]) -> u64 {
+    special_mask_swar(c)
+}
+
+/// [`special_mask`] eight bytes at a time in plain integer arithmetic (any target).
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+#[inline]
+fn special_mask_swar(c: &[u8; 64]) -> u64 {
+    /// High bit set exactly in the bytes of `t` that are zero, for `t` with no high bits set.
+    #[inline]
+    fn zero7(t: u64) -> u64 {
+        !(t + 0x7f * ONES) & HIGH
+    }
+    let mut m = 0u64;
+    for (k, chunk) in c.chunks_exact(8).enumerate() {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let low7 = w & !HIGH;
+        // No carries cross bytes: every byte of `low7` is < 0x80.
+        let flags = (w & HIGH)
+            | (!(low7 + 0x60 * ONES) & HIGH) // < 0x20
+            | zero7(low7 ^ (ONES * u64::from(b'"')))
+            | zero7(low7 ^ (ONES * u64::from(b'\\')))
+            | zero7(low7 ^ (ONES * 0x7f));
+        // Gather the eight high bits into the low byte (byte k -> bit k).
+        let bits = ((flags >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
+        m |= bits << (8 * k);
+    }
+    m
+}
+
+/// Parses a `"<64 lowercase hex>"` hash body (without quotes) like [`Hash::from_hex`], branch-free.
+#[inline]
+fn hex64(s: &[u8; 64]) -> Option<Hash> {
+    /// Value of each lowercase hex digit; 0x10 flags anything else.
+    const VAL: [u8; 256] = {
+        let mut t = [0x10u8; 256];
+        let mut c = 0;
+        while c < 10 {
+            t[b'0' as usize + c] = c as u8;
+            c += 1;
+        }
+        let mut c = 0;
+        while c < 6 {
+            t[b'a' as usize + c] = 10 + c as u8;
+            c += 1;
+        }
+        t
+    };
+    let mut h = [0u8; 32];
+    let mut bad = 0u8;
+    for (out, pair) in h.iter_mut().zip(s.chunks_exact(2)) {
+        let (a, b) = (VAL[usize::from(pair[0])], VAL[usize::from(pair[1])]);
+        bad |= a | b;
+        *out = (a << 4) | (b & 0x0f);
+    }
+    (bad & 0x10 == 0).then_some(Hash(h))
+}
+
+/// Bytes per SHA-256 block.
+const BLOCK: usize = 64;
+
 struct Scanner<'a> {
     b: &'a [u8],
     i: usize,
+    /// Start of the 64-byte window `mask` describes (`usize::MAX`: none yet).
+    mask_at: usize,
+    /// [`special_mask`] of the window at `mask_at` (bytes past the end count as special).
+    mask: u64,
+    /// SHA-256 of the line without the hash member, fed as the scan moves on so the hashing
+    /// overlaps with the scanning (`None` until the hash member is found).
+    sha: Option<sha2::Sha256>,
+    /// Next byte of the line to feed to `sha`.
+    fed: usize,
+    /// Bytes in `sha`'s partial block (0 once aligned).
+    pending: usize,
 }
 
-impl Scanner<'_> {
+impl<'a> Scanner<'a> {
+    fn new(b: &'a [u8]) -> Self {
+        Scanner {
+            b,
+            i: 0,
+            mask_at: usize::MAX,
+            mask: 0,
+            sha: None,
+            fed: 0,
+            pending: 0,
+        }
+    }
+
     #[inline]
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
@@ -249,12 +366,72 @@ impl Scanner<'_> {
         }
     }
 
+    /// Position of the first special byte (see [`special_mask`]) at or after `i`; `b.len()` or
+    /// more when there is none.
+    #[inline]
+    fn next_special(&mut self, mut i: usize) -> usize {
+        loop {
+            let at = i & !63;
+            if at != self.mask_at {
+                self.load_mask(at);
+            }
+            let m = self.mask >> (i & 63);
+            if m != 0 {
+                return i + m.trailing_zeros() as usize;
+            }
+            i = at + 64;
+        }
+    }
+
+    #[inline(never)]
+    fn load_mask(&mut self, at: usize) {
+        self.mask_at = at;
+        self.mask = match self.b.get(at..at + 64) {
+            Some(c) => special_mask(c.try_into().unwrap_or(&[0; 64])),
+            None => {
+                // The tail: pad with NUL, which is special, so scans stop at the end.
+                let mut c = [0u8; 64];
+                let tail = self.b.get(at..).unwrap_or_default();
+                c[..tail.len()].copy_from_slice(tail);
+                special_mask(&c)
+            }
+        };
+    }
+
+    /// Starts hashing: the line up to `start`, then everything from `resume` on.
+    fn start_hash(&mut self, start: usize, resume: usize) {
+        let mut d = sha2::Sha256::new();
+        d.update(&self.b[..start]);
+        self.sha = Some(d);
+        self.fed = resume;
+        self.pending = start % BLOCK;
+    }
+
+    /// Feeds the hash one block if the scan has passed one: a block at a time keeps the hashing
+    /// (a long chain of dependent instructions) just behind the scan, so the CPU runs the two side
+    /// by side.
+    #[inline]
+    fn pump(&mut self) {
+        if self.sha.is_some() && self.i - self.fed + self.pending >= BLOCK {
+            self.pump_block();
+        }
+    }
+
+    fn pump_block(&mut self) {
+        let n = BLOCK - self.pending;
+        if let Some(d) = &mut self.sha {
+            d.update(&self.b[self.fed..self.fed + n]);
+        }
+        self.fed += n;
+        self.pending = 0;
+    }
+
     /// Any value; `depth` = containers still allowed.
     fn value(&mut self, depth: usize) -> Option<()> {
         match self.peek()? {
             b'{' => self.object(depth),
             b'[' => self.array(depth),
-            b'"' => self.string(),
+            b'"' => self.string().map(drop),
             b't' => self.eat(b"true"),
             b'f' => self.eat(b"false"),
             b'n' => self.eat(b"null"),
@@ -308,18 +485,27 @@ impl Scanner<'_> {
         }
     }
 
-    /// A string in canonical form (ASCII, canonical escapes), starting at its `"`.
-    fn string(&mut self) -> Option<()> {
-        self.i += 1;
+    /// A string in canonical form (ASCII, canonical escapes), starting at its `"`. Returns
+    /// whether it holds an escape.
+    #[inline]
+    fn string(&mut self) -> Option<bool> {
+        let mut i = self.i + 1;
+        let mut escaped = false;
         loop {
-            self.i = json::skip_plain(self.b, self.i);
-            match *self.b.get(self.i)? {
+            i = self.next_special(i);
+            match *self.b.get(i)? {
                 b'"' => {
-                    self.i += 1;
-                    return Some(());
+                    self.i = i + 1;
+                    self.pump();
+                    return Some(escaped);
                 }
-                b'\\' => self.escape()?,
-                _ => return None, // control char or non-ASCII byte
+                b'\\' => {
+                    self.i = i;
+                    self.escape()?;
+                    i = self.i;
+                    escaped = true;
+                }
+                _ => return None, // control char, DEL or non-ASCII byte
             }
         }
     }
@@ -411,11 +597,13 @@ impl Scanner<'_> {
     }
 
     /// A `"<64 lowercase hex>"` value.
+    #[inline]
     fn hash_value(&mut self) -> Option<Hash> {
-        let h = Hash::from_hex(self.b.get(self.i + 1..self.i + 65)?)?;
-        if self.b.get(self.i) != Some(&b'"') || self.b.get(self.i + 65) != Some(&b'"') {
+        let v: &[u8; 66] = self.b.get(self.i..self.i + 66)?.try_into().ok()?;
+        if v[0] != b'"' || v[65] != b'"' {
             return None;
         }
+        let h = hex64(v[1..65].try_into().ok()?)?;
         self.i += 66;
         Some(h)
     }
@@ -423,12 +611,12 @@ impl Scanner<'_> {
 
 /// The fast path; `None` means "take the full path".
 fn fast(line: &[u8]) -> Option<LineInfo> {
-    let mut s = Scanner { b: line, i: 0 };
+    let mut s = Scanner::new(line);
     s.eat(b"{")?;
     let mut prev_key: Option<&[u8]> = None;
     // Bits: actor, event_type, payload, timestamp, workflow_id.
     let mut seen = 0u8;
-    let mut hash = None; // (member start, value end, stored hash)
+    let mut hash = None;
     let mut prev_hash = None;
     let mut seq = None;
     loop {
@@ -436,11 +624,11 @@ fn fast(line: &[u8]) -> Option<LineInfo> {
         if s.peek()? != b'"' {
             return None;
         }
-        s.string()?;
+        let escaped = s.string()?;
         let key = &line[key_start + 1..s.i - 1];
         // Escaped keys do not compare by code point as bytes: leave them to the full path.
         // Strictly ascending keys also rule out duplicates.
-        if key.contains(&b'\\') || prev_key.is_some_and(|p| p >= key) {
+        if escaped || prev_key.is_some_and(|p| p >= key) {
             return None;
         }
         prev_key = Some(key);
@@ -454,8 +642,13 @@ fn fast(line: &[u8]) -> Option<LineInfo> {
             b"workflow_id" if first == b'"' || first == b'n' => seen |= 16,
             b"actor" | b"event_type" | b"payload" | b"timestamp" | b"workflow_id" => return None,
             b"hash" => {
-                let h = s.hash_value()?;
-                hash = Some((key_start, s.i, h));
+                hash = Some(s.hash_value()?);
+                // Keys sort, so "hash" is never last: it is followed by `, ` and that goes too.
+                if line.get(s.i..s.i + 2)? != b", " {
+                    return None;
+                }
+                // Hash from here on, while scanning the rest.
+                s.start_hash(key_start, s.i + 2);
             }
             b"prev_hash" => prev_hash = Some(s.hash_value()?),
             b"seq" => {
@@ -483,20 +676,14 @@ fn fast(line: &[u8]) -> Option<LineInfo> {
     if s.i + 1 != line.len() || seen != 31 {
         return None;
     }
-    match (hash, prev_hash) {
-        (None, None) => Some(LineInfo {
+    match (hash, prev_hash, s.sha) {
+        (None, None, _) => Some(LineInfo {
             hash: None,
             prev_hash: None,
             seq,
         }),
-        (Some((start, end, stored)), Some(prev)) => {
-            // Keys sort, so "hash" is never last: it is followed by `, ` and that goes too.
-            if line.get(end..end + 2)? != b", " {
-                return None;
-            }
-            let mut d = sha2::Sha256::new();
-            d.update(&line[..start]);
-            d.update(&line[end + 2..]);
+        (Some(stored), Some(prev), Some(mut d)) => {
+            d.update(&line[s.fed..]);
             (Hash(d.finalize().into()) == stored).then_some(LineInfo {
                 hash: Some(stored),
                 prev_hash: Some(prev),
@@ -659,10 +846,7 @@ mod tests {
     }
 
     fn scan(s: &str) -> Option<()> {
-        let mut sc = Scanner {
-            b: s.as_bytes(),
-            i: 0,
-        };
+        let mut sc = Scanner::new(s.as_bytes());
         sc.value(FAST_MEMBER_DEPTH)?;
         (sc.i == s.len()).then_some(())
     }
@@ -768,6 +952,145 @@ mod tests {
         ] {
             assert_ne!(bad, text);
             assert_eq!(fast(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    /// Byte-at-a-time reference for [`special_mask`].
+    fn special_ref(c: &[u8; 64]) -> u64 {
+        c.iter().enumerate().fold(0, |m, (k, &b)| {
+            let s = !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\';
+            m | (u64::from(s) << k)
+        })
+    }
+
+    #[test]
+    fn special_mask_is_exact() {
+        // Every byte value at every position, on plain and on busy backgrounds (busy ones catch
+        // borrows or carries leaking between bytes).
+        let backgrounds: [[u8; 64]; 4] = [
+            [b'a'; 64],
+            core::array::from_fn(|k| [b'"', 0x1f, 0x20, 0x7e, 0x7f, 0x80, b'\\', 0xff][k % 8]),
+            core::array::from_fn(|k| (k as u8).wrapping_mul(37)),
+            [0; 64],
+        ];
+        for bg in backgrounds {
+            assert_eq!(special_mask(&bg), special_ref(&bg));
+            assert_eq!(special_mask_swar(&bg), special_ref(&bg));
+            for pos in 0..64 {
+                for v in 0..=255u8 {
+                    let mut c = bg;
+                    c[pos] = v;
+                    let want = special_ref(&c);
+                    assert_eq!(special_mask(&c), want, "{pos} {v:#x}");
+                    assert_eq!(special_mask_swar(&c), want, "{pos} {v:#x}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hex64_matches_from_hex() {
+        let good: Vec<u8> = b"0123456789abcdef".repeat(4);
+        for pos in 0..64 {
+            for v in 0..=255u8 {
+                let mut c: [u8; 64] = good.clone().try_into().unwrap();
+                c[pos] = v;
+                assert_eq!(hex64(&c), Hash::from_hex(&c), "{pos} {v:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn string_scan_at_every_position_and_length() {
+        // Long strings crossing several 64-byte windows, at every offset from the line start, with
+        // one special byte or escape at every position: the scan must agree with a plain check.
+        for pad in 0..66 {
+            for len in [0usize, 1, 7, 8, 9, 63, 64, 65, 130, 200] {
+                let body = "x".repeat(len);
+                let base = format!("\"{body}\"");
+                let lead = " ".repeat(pad);
+                let check = |s: &str, want: bool| {
+                    let text = format!("{lead}{s}");
+                    let mut sc = Scanner::new(text.as_bytes());
+                    sc.i = pad;
+                    let got = sc.string().is_some() && sc.i == text.len();
+                    assert_eq!(got, want, "{text:?}");
+                };
+                check(&base, true);
+                for at in 0..len {
+                    let with = |ins: &str| format!("\"{}{ins}{}\"", &body[..at], &body[at + 1..]);
+                    for ok in [
+                        "\\n",
+                        "\\\\",
+                        "\\\"",
+                        "\\u0000",
+                        "\\u00e9",
+                        "\\ud83d\\ude00",
+                        "~",
+                    ] {
+                        check(&with(ok), true);
+                    }
+                    for bad in [
+                        "\"", "\\", "\u{7f}", "\u{1f}", "\t", "\u{e9}", "\\u0041", "\\/",
+                    ] {
+                        check(&with(bad), false);
+                    }
+                }
+                // Unterminated, ending exactly at or around a window boundary.
+                let open = format!("\"{body}");
+                check(&open, false);
+            }
+        }
+    }
+
+    #[test]
+    fn scanner_escapes_ends_up_at_the_next_byte() {
+        // After an escape the scan resumes right behind it, even across window boundaries.
+        for pad in 0..70 {
+            let s = format!("\"{}\\\"{}\"", "a".repeat(pad), "b".repeat(70 - pad));
+            let mut sc = Scanner::new(s.as_bytes());
+            assert_eq!(sc.string(), Some(true), "{s}");
+            assert_eq!(sc.i, s.len());
+        }
+    }
+
+    #[test]
+    fn fast_path_hashes_lines_of_every_length() {
+        // The hash is fed block by block while scanning: check every alignment of the hash member
+        // and every line length over a few blocks against the full path.
+        for n in 0..200 {
+            let payload = json::parse_object(&format!(
+                r#"{{"a": "{}", "b": [1, 2.5, "{}"]}}"#,
+                "p".repeat(n),
+                "q".repeat(n % 70)
+            ))
+            .unwrap();
+            let user = "u".repeat(n % 67);
+            let ev = crate::record::Event {
+                timestamp: "2026-06-04T15:30:45.123456+00:00",
+                event_type: "e",
+                workflow_id: Some("w"),
+                actor: crate::record::Actor {
+                    host_id: "h",
+                    user: &user,
+                },
+                payload: &payload,
+            };
+            let prev = Hash::of(b"p");
+            let mut out = Vec::new();
+            let h = crate::chain::seal(&ev, 1 + n as u64, Some(&prev), &mut out).unwrap();
+            out.pop();
+            let want = Some(LineInfo {
+                hash: h,
+                prev_hash: Some(prev),
+                seq: Some(1 + n as u64),
+            });
+            assert_eq!(fast(&out), want, "{n}");
+            assert_eq!(full(&out).ok(), want, "{n}");
+            // A flipped byte anywhere after the hash member breaks the hash.
+            let at = out.len() - 3;
+            out[at] ^= 1;
+            assert_eq!(fast(&out), None, "{n}");
         }
     }
 
