@@ -18,10 +18,38 @@ struct Guest {
     target: &'static str,
 }
 
-const GUESTS: &[Guest] = &[Guest {
-    package: "chainsink-guest-sink",
-    target: "wasm32-unknown-unknown",
-}];
+const GUESTS: &[Guest] = &[
+    // The default sink, embedded in the host.
+    Guest {
+        package: "chainsink-guest-sink",
+        target: "wasm32-unknown-unknown",
+    },
+    // Hostile sinks for tests/sandbox.rs (sources in tests/guests/).
+    Guest {
+        package: "chainsink-guest-loop-forever",
+        target: "wasm32-unknown-unknown",
+    },
+    Guest {
+        package: "chainsink-guest-memory-bomb",
+        target: "wasm32-unknown-unknown",
+    },
+    Guest {
+        package: "chainsink-guest-wasi-snoop",
+        target: "wasm32-wasip2",
+    },
+    Guest {
+        package: "chainsink-guest-panicker",
+        target: "wasm32-unknown-unknown",
+    },
+    Guest {
+        package: "chainsink-guest-wrong-hash",
+        target: "wasm32-unknown-unknown",
+    },
+    Guest {
+        package: "chainsink-guest-garbage",
+        target: "wasm32-unknown-unknown",
+    },
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());

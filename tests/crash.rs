@@ -58,7 +58,10 @@ fn run_and_kill(log: &std::path::Path, round: usize, life: Duration) -> Vec<(u64
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { return };
             let v: Value = serde_json::from_str(&line).unwrap();
-            let _ = tx.send((v["seq"].as_u64().unwrap(), v["hash"].as_str().unwrap().to_string()));
+            let _ = tx.send((
+                v["seq"].as_u64().unwrap(),
+                v["hash"].as_str().unwrap().to_string(),
+            ));
         }
     });
     std::thread::sleep(life);
@@ -71,7 +74,11 @@ fn run_and_kill(log: &std::path::Path, round: usize, life: Duration) -> Vec<(u64
 
 #[test]
 fn kill_9_at_random_moments_loses_no_acknowledged_record() {
-    let seed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
     eprintln!("crash test seed {seed}");
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap();
@@ -82,7 +89,10 @@ fn kill_9_at_random_moments_loses_no_acknowledged_record() {
     for round in 0..24 {
         let life = Duration::from_millis(150 + rng.below(300));
         for (seq, hash) in run_and_kill(&log, round, life) {
-            assert!(acked.insert(seq, hash).is_none(), "seq {seq} acknowledged twice");
+            assert!(
+                acked.insert(seq, hash).is_none(),
+                "seq {seq} acknowledged twice"
+            );
         }
         // SIGKILL rarely lands inside one write(2), so every third round also
         // leaves a torn record the way a power cut would: a prefix of a real
@@ -122,15 +132,23 @@ fn kill_9_at_random_moments_loses_no_acknowledged_record() {
     // Every acknowledged record is in the log, with the hash it was acked with.
     let mut in_log: HashMap<u64, String> = HashMap::new();
     for line in lines(&log) {
-        if let Ok(v) = serde_json::from_str::<Value>(&line) {
-            if let (Some(seq), Some(hash)) = (v["seq"].as_u64(), v["hash"].as_str()) {
-                in_log.insert(seq, hash.to_string());
-            }
+        if let Ok(v) = serde_json::from_str::<Value>(&line)
+            && let (Some(seq), Some(hash)) = (v["seq"].as_u64(), v["hash"].as_str())
+        {
+            in_log.insert(seq, hash.to_string());
         }
     }
-    assert!(acked.len() > 100, "only {} records acknowledged in 24 rounds", acked.len());
+    assert!(
+        acked.len() > 100,
+        "only {} records acknowledged in 24 rounds",
+        acked.len()
+    );
     for (seq, hash) in &acked {
-        assert_eq!(in_log.get(seq), Some(hash), "acknowledged record {seq} is missing or changed");
+        assert_eq!(
+            in_log.get(seq),
+            Some(hash),
+            "acknowledged record {seq} is missing or changed"
+        );
     }
     eprintln!(
         "{} acknowledged, {} in log, {recovered} recovered tears, {:?}",
@@ -147,7 +165,11 @@ fn a_torn_tail_is_recovered_and_only_that_pattern_verifies() {
     emit_n(&log, 3, "none");
     let text = std::fs::read(&log).unwrap();
     // Tear the last record: keep its first 40 bytes only.
-    let last = text[..text.len() - 1].iter().rposition(|&b| b == b'\n').unwrap() + 1;
+    let last = text[..text.len() - 1]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .unwrap()
+        + 1;
     std::fs::write(&log, &text[..last + 40]).unwrap();
     let out = verify(&log, &["--json"]);
     assert_eq!(out.status.code(), Some(1));
@@ -155,10 +177,20 @@ fn a_torn_tail_is_recovered_and_only_that_pattern_verifies() {
 
     // The next writer keeps the torn bytes, ends them, and chains on.
     let out = emit_n(&log, 2, "always");
-    let receipts: Vec<Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(receipts[0]["seq"], 4, "record 3 was torn; the recovery record is seq 3");
+    let receipts: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        receipts[0]["seq"], 4,
+        "record 3 was torn; the recovery record is seq 3"
+    );
     let after = std::fs::read(&log).unwrap();
-    assert_eq!(&after[..last + 40], &text[..last + 40], "not a byte of history changed");
+    assert_eq!(
+        &after[..last + 40],
+        &text[..last + 40],
+        "not a byte of history changed"
+    );
     let out = verify(&log, &["--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let report: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
@@ -167,18 +199,30 @@ fn a_torn_tail_is_recovered_and_only_that_pattern_verifies() {
     assert_eq!(report["recovered"][0]["offset"], last as u64);
     assert_eq!(report["recovered"][0]["length"], 40);
     let text_out = verify(&log, &[]);
-    assert!(stdout(&text_out).contains("1 torn write(s) recovered"), "{}", stdout(&text_out));
+    assert!(
+        stdout(&text_out).contains("1 torn write(s) recovered"),
+        "{}",
+        stdout(&text_out)
+    );
 
     // A recovery record that does not describe the torn bytes is tampering.
     let all = lines(&log);
     let forged = all[3].replace("\"torn_length\": 40", "\"torn_length\": 41");
     let path = dir.path().join("forged.jsonl");
-    std::fs::write(&path, format!("{}{}{}", all[..3].concat(), forged, all[4..].concat())).unwrap();
+    std::fs::write(
+        &path,
+        format!("{}{}{}", all[..3].concat(), forged, all[4..].concat()),
+    )
+    .unwrap();
     assert_eq!(verify(&path, &[]).status.code(), Some(1));
 
     // So is a bad line with no recovery record after it.
     let path = dir.path().join("garbage.jsonl");
-    std::fs::write(&path, format!("{}garbage\n{}", all[..2].concat(), all[4..].concat())).unwrap();
+    std::fs::write(
+        &path,
+        format!("{}garbage\n{}", all[..2].concat(), all[4..].concat()),
+    )
+    .unwrap();
     let out = verify(&path, &["--json"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("\"line\":3"), "{}", stdout(&out));
@@ -199,10 +243,15 @@ fn a_second_writer_is_refused_with_the_holders_pid() {
     let mut holder_in = holder.stdin.take().unwrap();
     writeln!(holder_in, r#"{{"event_type": "hold"}}"#).unwrap();
     let mut first = String::new();
-    BufReader::new(holder.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
     assert!(first.contains("\"seq\":1"), "{first}");
 
-    let out = run(&["emit", "--type", "second", "--log", log.to_str().unwrap()], "");
+    let out = run(
+        &["emit", "--type", "second", "--log", log.to_str().unwrap()],
+        "",
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains(&format!("pid {}", holder.id())), "{err}");

@@ -86,7 +86,10 @@ mod tests {
             timestamp: "2026-06-04T15:30:45.123456+00:00",
             event_type: RECOVERED_EVENT,
             workflow_id: None,
-            actor: Actor { host_id: "h", user: "u" },
+            actor: Actor {
+                host_id: "h",
+                user: "u",
+            },
             payload: &payload,
         };
         let mut line = alloc::vec::Vec::new();
@@ -101,7 +104,10 @@ mod tests {
 
     #[test]
     fn other_records_are_not_recoveries() {
-        assert_eq!(Torn::from_record_line(br#"{"event_type": "task.started", "payload": {}}"#), None);
+        assert_eq!(
+            Torn::from_record_line(br#"{"event_type": "task.started", "payload": {}}"#),
+            None
+        );
         assert_eq!(Torn::from_record_line(b"garbage"), None);
     }
 }

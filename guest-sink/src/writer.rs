@@ -297,7 +297,11 @@ impl<L: LogIo> ChainWriter<L> {
         loop {
             let (start, buf) = self.log.read_tail(window).map_err(SinkError::Io)?;
             let ends_with_newline = buf.last() == Some(&b'\n');
-            let body = if ends_with_newline { &buf[..buf.len() - 1] } else { &buf[..] };
+            let body = if ends_with_newline {
+                &buf[..buf.len() - 1]
+            } else {
+                &buf[..]
+            };
             // Line starts, from the end: after the last two newlines of `body`.
             let cuts = body.iter().rposition(|&b| b == b'\n').map(|p| {
                 let q = body[..p].iter().rposition(|&b| b == b'\n');
@@ -467,9 +471,16 @@ mod tests {
         let after = w.append(&[event(3)]).unwrap();
         assert_eq!(after[0].seq, 3, "the recovery record takes seq 2");
         let text = w.log.bytes.clone();
-        assert_eq!(&text[torn_at..torn_at + torn.len()], &torn[..], "not a byte deleted");
+        assert_eq!(
+            &text[torn_at..torn_at + torn.len()],
+            &torn[..],
+            "not a byte deleted"
+        );
         assert_eq!(text[torn_at + torn.len()], b'\n');
-        let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+        let lines: Vec<&[u8]> = text
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
         assert_eq!(lines.len(), 4);
         let claim = Torn::from_record_line(lines[2]).expect("a chain.recovered record");
         assert!(claim.covers(torn_at as u64, &torn));
@@ -489,7 +500,10 @@ mod tests {
         let mut log = w.log;
         log.bytes.extend_from_slice(b"garbage\nmore garbage");
         let err = ChainWriter::open(log, options()).err().unwrap();
-        assert!(matches!(err, SinkError::CorruptLog(ref m) if m.contains("not a torn write")), "{err:?}");
+        assert!(
+            matches!(err, SinkError::CorruptLog(ref m) if m.contains("not a torn write")),
+            "{err:?}"
+        );
     }
 
     #[test]

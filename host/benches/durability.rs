@@ -57,7 +57,10 @@ fn emit_rate(
     threads: usize,
     n: usize,
 ) -> f64 {
-    let sink = Arc::new(rt.open(c, LogFile::open(path).unwrap(), &options(durability)).unwrap());
+    let sink = Arc::new(
+        rt.open(c, LogFile::open(path).unwrap(), &options(durability))
+            .unwrap(),
+    );
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|_| {
@@ -87,7 +90,11 @@ fn python_rate(path: &Path, n: usize, fsync: bool) -> f64 {
         cmd.arg("--fsync");
     }
     let out = cmd.output().expect("python3");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v["events_per_second"].as_f64().unwrap()
 }
@@ -145,22 +152,63 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
 
     let n = if quick { 20_000 } else { 100_000 };
-    let ours = emit_rate(&rt, &component, &fresh(dir.path(), "a"), Durability::None, 1, n);
+    let ours = emit_rate(
+        &rt,
+        &component,
+        &fresh(dir.path(), "a"),
+        Durability::None,
+        1,
+        n,
+    );
     let py = python_rate(&fresh(dir.path(), "py"), n, false);
     let m = if quick { 500 } else { 2_000 };
-    let ours_sync = emit_rate(&rt, &component, &fresh(dir.path(), "b"), Durability::Always, 1, m);
+    let ours_sync = emit_rate(
+        &rt,
+        &component,
+        &fresh(dir.path(), "b"),
+        Durability::Always,
+        1,
+        m,
+    );
     let py_sync = python_rate(&fresh(dir.path(), "pys"), m, true);
     println!("## emit against the Python reference (1 thread, same payload)");
     println!("| durability | wasm sink events/s | Python reference events/s | ratio |");
     println!("|---|---|---|---|");
-    println!("| none ({n} events) | {ours:.0} | {py:.0} | {:.1}x |", ours / py);
-    println!("| fsync each ({m} events) | {ours_sync:.0} | {py_sync:.0} | {:.1}x |", ours_sync / py_sync);
+    println!(
+        "| none ({n} events) | {ours:.0} | {py:.0} | {:.1}x |",
+        ours / py
+    );
+    println!(
+        "| fsync each ({m} events) | {ours_sync:.0} | {py_sync:.0} | {:.1}x |",
+        ours_sync / py_sync
+    );
     println!();
 
     let k = if quick { 800 } else { 4_000 };
-    let always = emit_rate(&rt, &component, &fresh(dir.path(), "c"), Durability::Always, 8, k);
-    let batch = emit_rate(&rt, &component, &fresh(dir.path(), "d"), Durability::Batch, 8, k * 4);
-    let batch64 = emit_rate(&rt, &component, &fresh(dir.path(), "e"), Durability::Batch, 64, k * 8);
+    let always = emit_rate(
+        &rt,
+        &component,
+        &fresh(dir.path(), "c"),
+        Durability::Always,
+        8,
+        k,
+    );
+    let batch = emit_rate(
+        &rt,
+        &component,
+        &fresh(dir.path(), "d"),
+        Durability::Batch,
+        8,
+        k * 4,
+    );
+    let batch64 = emit_rate(
+        &rt,
+        &component,
+        &fresh(dir.path(), "e"),
+        Durability::Batch,
+        64,
+        k * 8,
+    );
     println!("## group commit (every emit returns once its record is durable)");
     println!("| mode | emitting threads | events/s | against always |");
     println!("|---|---|---|---|");
@@ -174,7 +222,11 @@ fn main() {
     let path = fresh(dir.path(), "verify.jsonl");
     {
         let sink = rt
-            .open(&component, LogFile::open(&path).unwrap(), &options(Durability::None))
+            .open(
+                &component,
+                LogFile::open(&path).unwrap(),
+                &options(Durability::None),
+            )
             .unwrap();
         let batch: Vec<Event> = (0..1000).map(|_| event()).collect();
         for _ in 0..records / 1000 {

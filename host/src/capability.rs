@@ -209,7 +209,12 @@ impl LogFile {
 }
 
 /// Takes the exclusive lock on `<name>.lock` in `dir` and writes our pid in it.
-fn lock(dir: &Dir, name: &std::ffi::OsStr, path: &Path, wait: LockWait) -> Result<File, CapabilityError> {
+fn lock(
+    dir: &Dir,
+    name: &std::ffi::OsStr,
+    path: &Path,
+    wait: LockWait,
+) -> Result<File, CapabilityError> {
     let lock_error = |error| CapabilityError::Lock {
         path: path.into(),
         error,
@@ -238,8 +243,7 @@ fn lock(dir: &Dir, name: &std::ffi::OsStr, path: &Path, wait: LockWait) -> Resul
         },
     }
     file.set_len(0).map_err(lock_error)?;
-    (&file)
-        .write_all_at(format!("{}\n", std::process::id()).as_bytes(), 0)
+    file.write_all_at(format!("{}\n", std::process::id()).as_bytes(), 0)
         .map_err(lock_error)?;
     Ok(file)
 }
@@ -301,9 +305,14 @@ mod tests {
                 log
             })
         };
-        assert!(rx.recv_timeout(std::time::Duration::from_millis(200)).is_err(), "must wait");
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(200))
+                .is_err(),
+            "must wait"
+        );
         drop(first);
-        rx.recv_timeout(std::time::Duration::from_secs(10)).expect("got the lock");
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("got the lock");
         waiter.join().unwrap();
     }
 

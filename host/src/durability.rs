@@ -105,7 +105,7 @@ mod tests {
             t.join().unwrap();
         }
         let syncs = commit.syncs();
-        assert!(syncs >= 1 && syncs <= 400, "{syncs} syncs for 400 records");
+        assert!((1..=400).contains(&syncs), "{syncs} syncs for 400 records");
         // Everything acknowledged is covered by the last sync.
         assert_eq!(commit.state.lock().unwrap().synced, 400);
     }

@@ -10,6 +10,11 @@
 //! - [`limits`]: memory, time and fuel per instance.
 //! - [`verify`]: the native verifier, over the same format crate the sink uses.
 //! - [`stream`]: the `emit --stdin` JSON-lines protocol.
+//! - [`tenants`]: many independent sinks (component, log, limits, chain
+//!   each) in one runtime.
+//! - [`cache`]: compiled components cached on disk, checked before use.
+//! - [`guard`]: the host's check that receipts match the appended bytes.
+//! - [`inspect`]: what a component imports and exports, and whether it fits.
 //!
 //! ```no_run
 //! use chainsink::{Actor, Durability, Event, LogFile, SinkLimits, SinkOptions, SinkRuntime};
@@ -34,18 +39,23 @@
 
 pub mod audit;
 mod bindings;
+pub mod cache;
 pub mod capability;
 pub mod config;
+pub mod durability;
+pub mod guard;
+pub mod inspect;
 pub mod limits;
 pub mod loader;
 pub mod sink;
 pub mod stream;
+pub mod tenants;
 pub mod timestamp;
 pub mod verify;
 
 pub use capability::{CapabilityError, LogFile};
 pub use limits::SinkLimits;
-pub use loader::{LoadError, SinkComponent, SinkRuntime};
+pub use loader::{Allocator, LoadError, Origin, RuntimeConfig, SinkComponent, SinkRuntime};
 pub use sink::{Actor, Durability, Event, Head, Receipt, Sink, SinkError, SinkOptions};
 
 /// Paths of the guest components built by `build.rs` (for tests and tools).

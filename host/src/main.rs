@@ -10,8 +10,11 @@ use clap::{Args, Parser, Subcommand};
 
 use chainsink::audit::{BrokenAudit, SinkAudit, Unaudited};
 use chainsink::verify::{VerifyError, VerifyOptions};
-use chainsink::{Actor, Durability, Event, LogFile, Sink, SinkLimits, SinkOptions, SinkRuntime};
+use chainsink::{Actor, Durability, Event, LogFile, Sink, SinkLimits, SinkOptions};
 use chainsink_executor::{AuditPolicy, AuditSink, CancelToken, RunOptions, Workflow};
+
+mod cli_inspect;
+mod cli_tenancy;
 
 #[derive(Parser)]
 #[command(
@@ -36,12 +39,27 @@ enum Command {
     Run(RunArgs),
     /// Check a workflow file without running it.
     Validate(ValidateArgs),
+    /// Show a sink component's world, size and whether it fits chainsink's.
+    Inspect(cli_inspect::InspectArgs),
+    /// Write the embedded default sink component to a file, for other hosts.
+    ExportSink(ExportSinkArgs),
+}
+
+#[derive(Args)]
+struct ExportSinkArgs {
+    /// Where to write the component (.wasm).
+    out: PathBuf,
 }
 
 #[derive(Args)]
 struct RunArgs {
-    /// The workflow file (telemachy/v1 YAML).
-    workflow: PathBuf,
+    /// The workflow file(s) (telemachy/v1 YAML); several run concurrently,
+    /// each with its own sink instance (exit status: the worst of the runs).
+    #[arg(required = true, num_args = 1.., value_name = "WORKFLOW")]
+    workflows: Vec<PathBuf>,
+    /// Audit each workflow into its own log, DIR/<metadata.name>.jsonl.
+    #[arg(long, value_name = "DIR", conflicts_with = "log")]
+    log_dir: Option<PathBuf>,
     /// Provision and run nothing; emit the events a successful run would.
     #[arg(long)]
     dry_run: bool,
@@ -51,8 +69,8 @@ struct RunArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_parallel: Option<u64>,
     /// Stop the workflow after this many seconds (overrides timeout_seconds).
-    #[arg(long, value_name = "SECONDS")]
-    timeout: Option<f64>,
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    timeout: Option<Duration>,
     /// What a sink failure does: fail-closed stops the run, fail-open goes on degraded.
     #[arg(
         long,
@@ -62,8 +80,8 @@ struct RunArgs {
     )]
     audit_policy: AuditPolicy,
     /// Seconds between SIGTERM and SIGKILL when stopping tasks.
-    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
-    grace: f64,
+    #[arg(long, default_value = "5", value_name = "SECONDS", value_parser = parse_seconds)]
+    grace: Duration,
 }
 
 #[derive(Args)]
@@ -105,6 +123,20 @@ struct AuditArgs {
     /// Longest one call into the sink may run, in milliseconds.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     sink_timeout: u64,
+    /// Fuel (instruction budget) per call into the sink; unset: unmetered.
+    #[arg(long, value_name = "UNITS")]
+    sink_fuel: Option<u64>,
+    /// Largest table of the sink, in elements.
+    #[arg(long, default_value_t = 20_000, value_name = "N")]
+    sink_table_elements: usize,
+    /// Most core wasm instances the sink component may create.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    sink_instances: usize,
+    #[command(flatten)]
+    cache: cli_tenancy::CacheArgs,
+    /// Wait for another writer to release the log instead of failing.
+    #[arg(long)]
+    wait_lock: bool,
 }
 
 #[derive(Args)]
@@ -140,6 +172,18 @@ struct VerifyArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Threads that hash records (default: one per core).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    threads: usize,
+}
+
+/// A number of seconds: finite, not negative (`1`, `0.5`).
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds (such as 30 or 0.5)"))?;
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("{text:?} seconds is not a duration: give a finite number, 0 or more"))
 }
 
 fn main() -> ExitCode {
@@ -157,6 +201,8 @@ fn main() -> ExitCode {
         Command::Verify(args) => Ok(verify(&args)),
         Command::Run(args) => run(args),
         Command::Validate(args) => Ok(validate(&args)),
+        Command::Inspect(args) => cli_inspect::inspect_command(&args),
+        Command::ExportSink(args) => export_sink(&args),
     };
     match result {
         Ok(code) => code,
@@ -189,18 +235,25 @@ impl AuditArgs {
         SinkLimits {
             memory_bytes: self.sink_memory << 20,
             call_timeout: Duration::from_millis(self.sink_timeout),
-            ..SinkLimits::default()
+            fuel: self.sink_fuel,
+            table_elements: self.sink_table_elements,
+            instances: self.sink_instances,
         }
     }
 
     /// Builds the runtime, loads the sink and opens it on `log`.
     fn open(&self, log: &Path) -> Result<Sink> {
-        let runtime = SinkRuntime::new(self.limits())?;
+        let runtime = self.runtime(1)?;
         let component = match &self.sink {
             Some(path) => runtime.load_file(path)?,
             None => runtime.default_component()?,
         };
-        let file = LogFile::open(log)?;
+        let wait = if self.wait_lock {
+            chainsink::capability::LockWait::Yes
+        } else {
+            chainsink::capability::LockWait::No
+        };
+        let file = LogFile::open_with(log, wait)?;
         let sink = runtime
             .open(&component, file, &self.options())
             .with_context(|| format!("opening sink {} on {}", component.name(), log.display()))?;
@@ -247,8 +300,17 @@ fn emit(args: EmitArgs) -> Result<ExitCode> {
 fn verify(args: &VerifyArgs) -> ExitCode {
     let options = VerifyOptions {
         strict: args.strict,
+        threads: args.threads,
     };
-    let result = chainsink::verify::verify_file(&args.log, &options);
+    let bar = progress_bar(&args.log);
+    let result = chainsink::verify::verify_file_with_progress(&args.log, &options, |done| {
+        if let Some(bar) = &bar {
+            bar.set_position(done);
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     let (code, text, json) = match &result {
         Ok(report) => (
             0,
@@ -259,6 +321,9 @@ fn verify(args: &VerifyArgs) -> ExitCode {
                 "head": report.head,
                 "chained": report.chained,
                 "bytes": report.bytes,
+                "recovered": report.recovered.iter().map(|r| serde_json::json!({
+                    "line": r.line, "offset": r.offset, "length": r.length,
+                })).collect::<Vec<_>>(),
             }),
         ),
         Err(VerifyError::Tampered(t)) => (
@@ -281,12 +346,29 @@ fn verify(args: &VerifyArgs) -> ExitCode {
     };
     if args.json {
         println!("{json}");
-    } else if code == 0 {
-        println!("{text}");
-    } else {
+    } else if code == 2 {
         eprintln!("{text}");
+    } else {
+        println!("{text}");
     }
     ExitCode::from(code)
+}
+
+/// A progress bar on stderr for large logs, when stderr is a terminal.
+fn progress_bar(log: &Path) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    let len = std::fs::metadata(log).ok()?.len();
+    if len < 64 << 20 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "verifying {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .ok()?,
+    );
+    Some(bar)
 }
 
 /// Exit status when the audit sink cannot be built under fail-closed.
@@ -322,7 +404,10 @@ fn validate(args: &ValidateArgs) -> ExitCode {
 }
 
 fn run(args: RunArgs) -> Result<ExitCode> {
-    let workflow = match load_workflow(&args.workflow) {
+    if args.workflows.len() > 1 || args.log_dir.is_some() {
+        return cli_tenancy::run_many(args);
+    }
+    let workflow = match load_workflow(&args.workflows[0]) {
         Ok(wf) => wf,
         Err(code) => return Ok(code),
     };
@@ -332,10 +417,10 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     }
     let mut options = RunOptions {
         dry_run: args.dry_run,
-        timeout: args.timeout.map(Duration::from_secs_f64),
+        timeout: args.timeout,
         policy: args.audit_policy,
         cancel,
-        grace: Duration::from_secs_f64(args.grace),
+        grace: args.grace,
         ..RunOptions::default()
     };
     if let Some(n) = args.max_parallel {
@@ -387,4 +472,15 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     };
     print!("{}", report.render_summary(&log_shown, head.as_deref()));
     Ok(ExitCode::from(report.exit_code() as u8))
+}
+
+fn export_sink(args: &ExportSinkArgs) -> Result<ExitCode> {
+    std::fs::write(&args.out, chainsink::loader::DEFAULT_SINK_WASM)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    eprintln!(
+        "chainsink: wrote the default sink component ({} bytes) to {}",
+        chainsink::loader::DEFAULT_SINK_WASM.len(),
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

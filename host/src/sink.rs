@@ -13,6 +13,7 @@ use wasmtime::Store;
 use crate::bindings::AuditSink as Bindings;
 use crate::bindings::AuditSinkPre;
 use crate::bindings::chainsink::audit::types as wit;
+use crate::durability::GroupCommit;
 use crate::loader::SinkState;
 use crate::timestamp;
 
@@ -152,6 +153,8 @@ pub enum SinkError {
 /// A live sink instance: one store, one log, one chain.
 pub struct Sink {
     inner: Mutex<Live>,
+    /// Shared syncs, for `Durability::Batch`.
+    commit: Option<GroupCommit>,
     name: Arc<str>,
     path: PathBuf,
     actor: Actor,
@@ -206,7 +209,18 @@ impl Sink {
                 Durability::None => wit::Durability::None,
             },
         };
+        let commit = match options.durability {
+            Durability::Batch => {
+                let file = store.data().log.sync_handle().map_err(|e| SinkError::Io {
+                    path: path.clone(),
+                    message: format!("cannot get a handle to sync the log: {e}"),
+                })?;
+                Some(GroupCommit::new(file, 0))
+            }
+            _ => None,
+        };
         let sink = Sink {
+            commit,
             inner: Mutex::new(Live {
                 store,
                 bindings: Some(bindings),
@@ -246,6 +260,8 @@ impl Sink {
             b.chainsink_audit_sink().call_emit(s, &wit_event)
         })?;
         let mut receipts = self.check_receipts(&mut live, "emit", 1, vec![receipt])?;
+        drop(live);
+        self.wait_durable(&receipts)?;
         Ok(receipts.remove(0))
     }
 
@@ -257,7 +273,26 @@ impl Sink {
         let receipts = self.call_locked(&mut live, "emit-batch", |b, s| {
             b.chainsink_audit_sink().call_emit_batch(s, &wit_events)
         })?;
-        self.check_receipts(&mut live, "emit-batch", events.len(), receipts)
+        let receipts = self.check_receipts(&mut live, "emit-batch", events.len(), receipts)?;
+        drop(live);
+        self.wait_durable(&receipts)?;
+        Ok(receipts)
+    }
+
+    /// With `Durability::Batch`, waits for a (shared) sync covering `receipts`.
+    fn wait_durable(&self, receipts: &[Receipt]) -> Result<(), SinkError> {
+        match (&self.commit, receipts.last()) {
+            (Some(commit), Some(last)) => {
+                commit.wait_durable(last.seq).map_err(|e| SinkError::Io {
+                    path: self.path.clone(),
+                    message: format!(
+                        "sync failed: {e}; records up to seq {} may not be durable",
+                        last.seq
+                    ),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The WIT form of `e`, stamped `now` unless it has its own time.
@@ -355,6 +390,8 @@ impl Sink {
         tracing::error!(sink = &*self.name, "discarding sink instance: {why}");
         live.bindings = None;
         live.gone = Some(why);
+        // Drop the poisoned instance now (its memory and pool slot), not when the Sink goes.
+        live.store = crate::loader::discarded_store(&live.store);
     }
 
     fn guest_error(&self, e: wit::SinkError) -> SinkError {
@@ -391,7 +428,8 @@ impl Sink {
         })
     }
 
-    /// Receipts must count up from the records we know of, one per event,
+    /// Receipts must count up, one per event, past the records we know of
+    /// (a sink may write records of its own first, such as `chain.recovered`),
     /// each with a well-formed hash exactly when the chain is on.
     fn check_receipts(
         &self,
@@ -404,16 +442,33 @@ impl Sink {
         if receipts.len() != sent {
             problem = Some(format!("{} receipts for {sent} events", receipts.len()));
         }
+        let mut last = live.records;
         for (i, r) in receipts.iter().enumerate() {
             if problem.is_some() {
                 break;
             }
-            let want = live.records + 1 + i as u64;
-            if r.seq != want {
-                problem = Some(format!("receipt {i} has seq {}, expected {want}", r.seq));
+            let ok_seq = if i == 0 {
+                r.seq > last
+            } else {
+                r.seq == last + 1
+            };
+            if !ok_seq {
+                problem = Some(format!(
+                    "receipt {i} has seq {}, after seq {last}; receipts must count up one by one",
+                    r.seq
+                ));
             } else if let Err(m) = check_hash_field(r.hash.as_deref(), self.chained) {
                 problem = Some(format!("receipt {i}: {m}"));
             }
+            last = r.seq;
+        }
+        if problem.is_none() {
+            // The receipts must match the bytes the sink appended (crate::guard).
+            problem = live
+                .store
+                .data_mut()
+                .check_appended(&receipts, self.chained)
+                .err();
         }
         if let Some(message) = problem {
             let err = SinkError::Contract {
@@ -424,7 +479,7 @@ impl Sink {
             self.discard(live, err.clone());
             return Err(err);
         }
-        live.records += sent as u64;
+        live.records = last;
         Ok(receipts
             .into_iter()
             .map(|r| Receipt {
@@ -455,11 +510,16 @@ fn check_hash_field(hash: Option<&str>, chained: bool) -> Result<(), String> {
 
 /// Names the trap: deadline, memory, or the wasm trap code.
 fn describe_trap(e: &wasmtime::Error) -> String {
+    if let Some(limit) = e.downcast_ref::<crate::limits::LimitExceeded>() {
+        return limit.to_string();
+    }
     match e.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::Interrupt) => {
             "deadline exceeded (the call ran past its time limit)".into()
         }
-        Some(wasmtime::Trap::OutOfFuel) => "out of fuel".into(),
+        Some(wasmtime::Trap::OutOfFuel) => {
+            "out of fuel: the call used up its fuel budget (raise it with --sink-fuel, or SinkLimits::fuel)".into()
+        }
         Some(wasmtime::Trap::UnreachableCodeReached) => {
             "unreachable executed (a panic or abort in the sink)".into()
         }

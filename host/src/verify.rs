@@ -11,9 +11,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chainsink_format::recovery::Torn;
-use chainsink_format::verify::{
-    ChainVerifier, LineError, LineInfo, LinkError, Mode, check_line,
-};
+use chainsink_format::verify::{ChainVerifier, LineError, LineInfo, LinkError, Mode, check_line};
 
 /// Bytes read and checked at a time.
 const CHUNK: usize = 4 << 20;

@@ -19,6 +19,11 @@ pub fn bin() -> Command {
         cmd.env_remove(var);
     }
     cmd.env("USER", "tester").env("HOST_ID", "test-host");
+    // Keep compiled sinks out of the user's cache dir.
+    cmd.env(
+        "CHAINSINK_CACHE_DIR",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("sink-cache"),
+    );
     cmd
 }
 
