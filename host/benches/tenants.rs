@@ -221,7 +221,11 @@ fn throughput(dir: &Path, tenants_n: usize, total: usize, check_appends: bool) -
     let runtime = Arc::new(
         SinkRuntime::with_config(RuntimeConfig {
             max_sinks: tenants_n as u32,
-            check_appends,
+            check_appends: if check_appends {
+                chainsink::loader::AppendChecks::All
+            } else {
+                chainsink::loader::AppendChecks::Off
+            },
             ..RuntimeConfig::default()
         })
         .unwrap(),

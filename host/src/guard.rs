@@ -20,6 +20,10 @@
 //! acknowledging events that are not in the log. What this does not catch is
 //! left to `chainsink verify`: anything the sink wrote before the first
 //! check (the link into the existing log) is not re-read.
+//!
+//! It runs for every sink but the embedded default
+//! ([`AppendChecks`](crate::AppendChecks)): the default's records come from
+//! `chainsink-format` itself, built into this binary.
 
 use chainsink_format::Hash;
 use chainsink_format::recovery::Torn;

@@ -55,7 +55,9 @@ pub mod verify;
 
 pub use capability::{CapabilityError, LogFile};
 pub use limits::SinkLimits;
-pub use loader::{Allocator, LoadError, Origin, RuntimeConfig, SinkComponent, SinkRuntime};
+pub use loader::{
+    Allocator, AppendChecks, LoadError, Origin, RuntimeConfig, SinkComponent, SinkRuntime,
+};
 pub use sink::{Actor, Durability, Event, Head, Receipt, Sink, SinkError, SinkOptions};
 
 /// Paths of the guest components built by `build.rs` (for tests and tools).

@@ -168,14 +168,28 @@ pub struct RuntimeConfig {
     /// on every call, so it is on only when asked for, or when
     /// `limits.fuel` is set.
     pub fuel: bool,
-    /// Check every call's appended bytes against its receipts (see
-    /// [`crate::guard`]). Default on.
-    pub check_appends: bool,
+    /// Which sinks get every call's appended bytes checked against its
+    /// receipts (see [`crate::guard`]).
+    pub check_appends: AppendChecks,
+}
+
+/// Which sinks the host re-checks at every call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AppendChecks {
+    /// Every sink.
+    All,
+    /// Every sink but the embedded default (the default): its records are
+    /// `chainsink-format`'s own and its bytes are part of this binary, so
+    /// checking it would only hash every record twice.
+    #[default]
+    ThirdParty,
+    /// None: leave it to `chainsink verify`.
+    Off,
 }
 
 impl Default for RuntimeConfig {
     /// Default limits, a pool of 1000 sinks, no disk cache, no fuel, append
-    /// checks on.
+    /// checks on every sink but the embedded default.
     fn default() -> Self {
         RuntimeConfig {
             limits: SinkLimits::default(),
@@ -183,7 +197,7 @@ impl Default for RuntimeConfig {
             pooling: true,
             cache_dir: None,
             fuel: false,
-            check_appends: true,
+            check_appends: AppendChecks::default(),
         }
     }
 }
@@ -293,7 +307,9 @@ pub struct SinkRuntime {
     allocator: Allocator,
     cache: Option<ComponentCache>,
     fuel: bool,
-    check_appends: bool,
+    check_appends: AppendChecks,
+    /// SHA-256 of the embedded default sink.
+    default_sha256: Hash,
     /// Components compiled by this runtime, by SHA-256 of their bytes.
     compiled: Mutex<HashMap<Hash, Component>>,
     /// The embedded default sink, once loaded.
@@ -453,6 +469,7 @@ impl SinkRuntime {
             cache,
             fuel,
             check_appends: config.check_appends,
+            default_sha256: Hash::of(DEFAULT_SINK_WASM),
             compiled: Mutex::new(HashMap::new()),
             default: Mutex::new(None),
         })
@@ -663,7 +680,11 @@ impl SinkRuntime {
             Arc::new(log),
             component.name.clone(),
             limits.clone(),
-            self.check_appends,
+            match self.check_appends {
+                AppendChecks::All => true,
+                AppendChecks::ThirdParty => component.sha256 != self.default_sha256,
+                AppendChecks::Off => false,
+            },
         );
         let ticks = state.limiter.deadline_ticks(EPOCH_TICK);
         let mut store = Store::new(&self.engine, state);
