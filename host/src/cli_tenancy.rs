@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 
 use chainsink::audit::{BrokenAudit, SinkAudit, Unaudited};
 use chainsink::cache::ComponentCache;
 use chainsink::tenants::{SinkSource, Tenant, TenantSpec, Tenants};
 use chainsink::{LoadError, RuntimeConfig, SinkRuntime};
-use chainsink_executor::{AuditPolicy, AuditSink, CancelToken, RunOptions, RunReport, Workflow};
+use chainsink_executor::{AuditPolicy, AuditSink, RunReport, Workflow};
 
 use super::{AuditArgs, EXIT_AUDIT, RunArgs, load_workflow};
 
@@ -152,21 +152,7 @@ pub(crate) fn run_many(args: RunArgs) -> Result<ExitCode> {
         None => workflows.iter().map(|_| args.audit.log.clone()).collect(),
     };
 
-    let cancel = CancelToken::new();
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, cancel.flag()).context("installing signal handlers")?;
-    }
-    let mut options = RunOptions {
-        dry_run: args.dry_run,
-        timeout: args.timeout,
-        policy: args.audit_policy,
-        cancel,
-        grace: args.grace,
-        ..RunOptions::default()
-    };
-    if let Some(n) = args.max_parallel {
-        options.max_parallel = n as usize;
-    }
+    let options = args.run_options()?;
 
     // One runtime for every sink; each workflow's sink is a tenant.
     let audited = logs.iter().any(Option::is_some);

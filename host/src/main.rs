@@ -403,6 +403,29 @@ fn validate(args: &ValidateArgs) -> ExitCode {
     }
 }
 
+impl RunArgs {
+    /// The executor's options, with SIGINT and SIGTERM wired to its cancel token.
+    pub(crate) fn run_options(&self) -> Result<RunOptions> {
+        let cancel = CancelToken::new();
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(signal, cancel.flag())
+                .context("installing signal handlers")?;
+        }
+        let mut options = RunOptions {
+            dry_run: self.dry_run,
+            timeout: self.timeout,
+            policy: self.audit_policy,
+            cancel,
+            grace: self.grace,
+            ..RunOptions::default()
+        };
+        if let Some(n) = self.max_parallel {
+            options.max_parallel = n as usize;
+        }
+        Ok(options)
+    }
+}
+
 fn run(args: RunArgs) -> Result<ExitCode> {
     if args.workflows.len() > 1 || args.log_dir.is_some() {
         return cli_tenancy::run_many(args);
@@ -411,21 +434,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         Ok(wf) => wf,
         Err(code) => return Ok(code),
     };
-    let cancel = CancelToken::new();
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, cancel.flag()).context("installing signal handlers")?;
-    }
-    let mut options = RunOptions {
-        dry_run: args.dry_run,
-        timeout: args.timeout,
-        policy: args.audit_policy,
-        cancel,
-        grace: args.grace,
-        ..RunOptions::default()
-    };
-    if let Some(n) = args.max_parallel {
-        options.max_parallel = n as usize;
-    }
+    let options = args.run_options()?;
 
     let sink = match &args.audit.log {
         None => {
