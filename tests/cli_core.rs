@@ -251,6 +251,12 @@ fn log_path_errors_say_what_and_how() {
         "{}",
         stderr(&out)
     );
+    assert_eq!(
+        stderr(&out).matches("os error").count(),
+        1,
+        "the OS error is said once: {}",
+        stderr(&out)
+    );
 
     let out = run(&["emit", "--type", "t"], "");
     assert_eq!(out.status.code(), Some(2));
