@@ -1,0 +1,129 @@
+//! The chainsink audit-log format: one implementation, shared by the wasm sink and the native verifier.
+//!
+//! A log is UTF-8 text, one record a line. Each line is `canon(record) + "\n"`, where `canon` is
+//! Python's `json.dumps(x, sort_keys=True)` byte for byte (see [`json`]). With the chain on, a record
+//! carries `prev_hash` (the previous record's `hash`, or [`Hash::GENESIS`] for the first) and `hash` =
+//! lowercase hex SHA-256 of `canon(record without "hash")` (see [`chain`]). Our records also carry
+//! `seq`, the 1-based position of the record in the log; records written by the Python reference sink
+//! lack it and still verify (see [`verify`]).
+//!
+//! The crate does no I/O and is `no_std` + `alloc`, so it compiles for `wasm32-unknown-unknown`.
+//! The `std` feature only forwards `std` to `serde_json` and `thiserror` for native callers.
+
+#![cfg_attr(not(test), no_std)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod chain;
+pub mod json;
+pub mod record;
+pub mod recovery;
+pub mod verify;
+
+use alloc::string::String;
+use core::fmt;
+
+/// A SHA-256 digest: a record's `hash` or `prev_hash`.
+///
+/// Written in the log as 64 lowercase hex digits; [`fmt::Display`] prints that form.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Hash(pub [u8; 32]);
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+impl Hash {
+    /// The `prev_hash` of the first record of a log: 32 zero bytes, written as 64 × `"0"`.
+    pub const GENESIS: Hash = Hash([0; 32]);
+
+    /// SHA-256 of `data`.
+    pub fn of(data: &[u8]) -> Hash {
+        use sha2::Digest;
+        Hash(sha2::Sha256::digest(data).into())
+    }
+
+    /// The 64 lowercase hex digits of this hash.
+    pub fn to_hex(&self) -> String {
+        self.hex_bytes().iter().map(|&c| char::from(c)).collect()
+    }
+
+    /// Parses exactly 64 lowercase hex digits (the only form the log uses); `None` otherwise.
+    pub fn from_hex(s: &[u8]) -> Option<Hash> {
+        if s.len() != 64 {
+            return None;
+        }
+        let mut h = [0u8; 32];
+        for (i, pair) in s.chunks_exact(2).enumerate() {
+            h[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
+        }
+        Some(Hash(h))
+    }
+
+    /// Appends the 64 lowercase hex digits of this hash to `out`.
+    pub fn write_hex(&self, out: &mut alloc::vec::Vec<u8>) {
+        out.extend_from_slice(&self.hex_bytes());
+    }
+
+    /// The 64 lowercase hex digits of this hash, as ASCII bytes.
+    pub fn hex_bytes(&self) -> [u8; 64] {
+        let mut buf = [0u8; 64];
+        for (i, b) in self.0.iter().enumerate() {
+            buf[2 * i] = HEX[usize::from(b >> 4)];
+            buf[2 * i + 1] = HEX[usize::from(b & 0xf)];
+        }
+        buf
+    }
+}
+
+/// Value of one lowercase hex digit.
+#[inline]
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+impl fmt::Display for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in &self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hash({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip_and_display() {
+        let h = Hash::of(b"abc");
+        let hex = h.to_hex();
+        assert_eq!(
+            hex,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(format!("{h}"), hex);
+        assert_eq!(Hash::from_hex(hex.as_bytes()), Some(h));
+        assert_eq!(Hash::GENESIS.to_hex(), "0".repeat(64));
+    }
+
+    #[test]
+    fn from_hex_rejects_bad_input() {
+        let good = "ab".repeat(32);
+        assert!(Hash::from_hex(good.as_bytes()).is_some());
+        assert!(Hash::from_hex(good.to_uppercase().as_bytes()).is_none());
+        assert!(Hash::from_hex(&good.as_bytes()[..63]).is_none());
+        assert!(Hash::from_hex(format!("{good}0").as_bytes()).is_none());
+        assert!(Hash::from_hex("g".repeat(64).as_bytes()).is_none());
+    }
+}
