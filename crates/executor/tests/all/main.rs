@@ -1,0 +1,7 @@
+//! Integration tests of the executor: one test binary for the package.
+
+mod common;
+mod dry_run;
+mod run;
+mod validation;
+mod yaml_depth;
