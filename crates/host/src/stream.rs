@@ -1,0 +1,497 @@
+//! The `emit --stdin` protocol: events in as JSON lines, answers out.
+//!
+//! Each input line is one JSON object:
+//! `{"event_type": "task.completed", "workflow_id": "wf-1", "payload": {...}}`,
+//! with optional `"timestamp"` (the log's form) and `"actor"`
+//! (`{"host_id": .., "user": ..}`). Lines are numbered from 1, blank lines
+//! included; a blank line gets no answer. Every other line gets exactly one
+//! answer line, and answers come in input order:
+//!
+//! - `{"line": 3, "seq": 17, "hash": "ab12.."}` once its record is written
+//!   (`hash` is null with the chain off);
+//! - `{"line": 3, "error": "..."}` when the line is refused: not UTF-8, not
+//!   JSON, not an event, longer than [`MAX_LINE_BYTES`], or refused by the
+//!   sink. Nothing is written for it; the lines before and after it are.
+//!
+//! Lines are written in batches, one append each. A batch ends when the
+//! input pauses (nothing more is buffered: a receipt is never held back
+//! waiting for more input), at the end of the input, at [`MAX_BATCH`] lines,
+//! or before its events would hold more than [`MAX_BATCH_BYTES`] of input.
+//! Once a batch is written its answers are printed, in line order, and the
+//! output flushed once. So the stream holds at most one batch plus the line
+//! being read, and a line longer than [`MAX_LINE_BYTES`] is refused as it is
+//! read: the rest of it is read and discarded up to its newline, never held.
+//!
+//! If the sink fails (an I/O error such as a full disk, a trap), the stream
+//! stops. The answers of the lines before the first line that got no receipt
+//! are printed, and the error names that line N: lines from N on were not
+//! written. A line counts as written only once its receipt came back.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::sink::{Actor, Event, Receipt, Sink, SinkError};
+
+/// Most lines answered per batch (events written with one append, plus
+/// refused lines).
+pub const MAX_BATCH: usize = 256;
+
+/// Most input bytes whose events one batch holds: a batch is written before
+/// a line would take it past this.
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
+
+/// Longest input line accepted, in bytes, not counting its line ending.
+///
+/// TODO: use the format crate's largest record (`chainsink_format::MAX_RECORD_BYTES`)
+/// once it defines one; a line is an event, so it must not exceed a record.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// What a stream run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StreamReport {
+    /// Records written.
+    pub written: u64,
+    /// Lines refused (each reported on the output).
+    pub refused: u64,
+}
+
+/// Why a stream stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// Writing the answers failed.
+    #[error("stdin/stdout: {0}")]
+    Io(#[from] io::Error),
+    /// Reading the input failed; the lines before `line` were written or
+    /// refused as their answers say.
+    #[error("reading line {line} failed: {error}; lines from {line} on were not read")]
+    Input {
+        /// The line being read.
+        line: u64,
+        /// The read error.
+        error: io::Error,
+    },
+    /// The sink failed in a way that stops the stream (not a bad line).
+    #[error(
+        "{error}; lines from {line} on got no receipt and were not written{}",
+        written_note(*.written, *.last_written)
+    )]
+    Sink {
+        /// First line not written: every line before it has its answer on
+        /// the output, and no line from it on does.
+        line: u64,
+        /// Records written by this stream before the failure.
+        written: u64,
+        /// The last line written (answered with a receipt), if any.
+        last_written: Option<u64>,
+        /// The sink's error.
+        error: SinkError,
+    },
+}
+
+fn written_note(written: u64, last: Option<u64>) -> String {
+    match last {
+        Some(last) => format!(
+            " (the {written} line(s) answered with a receipt were written, the last one line \
+             {last}; if the error cut a write short, part of it may be at the end of the log: \
+             check the log before sending the rest again)"
+        ),
+        None => " (no line was written)".to_string(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputEvent {
+    event_type: String,
+    #[serde(default)]
+    workflow_id: Option<String>,
+    #[serde(default)]
+    payload: Option<Map<String, Value>>,
+    #[serde(default)]
+    timestamp: Option<String>,
+    #[serde(default)]
+    actor: Option<InputActor>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputActor {
+    host_id: String,
+    user: String,
+}
+
+/// Reads events from `input` until it ends, writing answers to `output`.
+///
+/// Bad lines are refused one by one and reported; the stream goes on. A sink
+/// failure (I/O, trap) stops it: the error says which lines were not written.
+pub fn emit_lines(
+    sink: &Sink,
+    input: &mut BufReader<impl Read>,
+    output: impl Write,
+) -> Result<StreamReport, StreamError> {
+    let mut out = Output {
+        output,
+        buf: Vec::new(),
+        report: StreamReport::default(),
+        last_written: None,
+    };
+    let mut batch = Batch::default();
+    let mut line = Vec::new();
+    let mut line_no = 0u64;
+    loop {
+        let read = match read_line_bounded(input, &mut line, MAX_LINE_BYTES) {
+            Ok(read) => read,
+            Err(error) => {
+                // Write what was read whole before the input failed.
+                batch.write(sink, &mut out)?;
+                return Err(StreamError::Input {
+                    line: line_no + 1,
+                    error,
+                });
+            }
+        };
+        match read {
+            ReadLine::Eof => {
+                batch.write(sink, &mut out)?;
+                return Ok(out.report);
+            }
+            ReadLine::TooLong(len) => {
+                line_no += 1;
+                batch.refuse(
+                    line_no,
+                    format!(
+                        "line is {len} bytes long, more than the limit of {MAX_LINE_BYTES} \
+                         bytes; nothing was written for it (send large data by reference)"
+                    ),
+                );
+            }
+            ReadLine::Line => {
+                line_no += 1;
+                match std::str::from_utf8(&line) {
+                    Err(e) => batch.refuse(
+                        line_no,
+                        format!(
+                            "line is not valid UTF-8 (invalid byte at offset {}); send JSON \
+                             text in UTF-8",
+                            e.valid_up_to()
+                        ),
+                    ),
+                    Ok(text) => {
+                        let text = text.trim();
+                        if !text.is_empty() {
+                            // Keep to one batch plus this line: write the
+                            // batch before parsing a line it has no room for.
+                            if batch.bytes + text.len() > MAX_BATCH_BYTES {
+                                batch.write(sink, &mut out)?;
+                            }
+                            match parse_line(text) {
+                                Ok(event) => batch.push(line_no, event, text.len()),
+                                Err(e) => batch.refuse(line_no, e),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Write when input pauses (nothing more buffered: never block for
+        // more while an answer is owed) or when the batch is full.
+        if input.buffer().is_empty() || batch.items.len() >= MAX_BATCH {
+            batch.write(sink, &mut out)?;
+        }
+    }
+}
+
+/// What [`read_line_bounded`] read.
+#[derive(Debug, PartialEq, Eq)]
+enum ReadLine {
+    /// The input ended before any byte of a new line.
+    Eof,
+    /// A whole line (ended by `\n` or by the end of the input) is in the buffer,
+    /// without its `\n`.
+    Line,
+    /// The line had this many bytes (without `\n`), more than the limit; it
+    /// was consumed up to its end and discarded, and the buffer is empty.
+    TooLong(u64),
+}
+
+/// Reads one line into `buf` (cleared first), holding at most `max` bytes
+/// of it: the rest of a longer line is consumed and discarded.
+fn read_line_bounded(
+    input: &mut BufReader<impl Read>,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<ReadLine> {
+    buf.clear();
+    let mut len = 0u64;
+    let mut started = false;
+    loop {
+        let available = match input.fill_buf() {
+            Ok(available) => available,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok(match started {
+                false => ReadLine::Eof,
+                true if len > max as u64 => ReadLine::TooLong(len),
+                true => ReadLine::Line,
+            });
+        }
+        started = true;
+        let (chunk, used, end) = match memchr::memchr(b'\n', available) {
+            Some(i) => (&available[..i], i + 1, true),
+            None => (available, available.len(), false),
+        };
+        len += chunk.len() as u64;
+        if len <= max as u64 {
+            buf.extend_from_slice(chunk);
+        } else if !buf.is_empty() {
+            buf.clear();
+        }
+        input.consume(used);
+        if end {
+            return Ok(if len > max as u64 {
+                ReadLine::TooLong(len)
+            } else {
+                ReadLine::Line
+            });
+        }
+    }
+}
+
+/// Where answers go, and what has been answered so far.
+struct Output<W> {
+    output: W,
+    /// One batch's answers, written with one call.
+    buf: Vec<u8>,
+    report: StreamReport,
+    /// The last line answered with a receipt.
+    last_written: Option<u64>,
+}
+
+/// One line's answer, once known.
+enum Answer {
+    /// Waiting for its event (`events[i]`) to be written.
+    Pending(usize),
+    Written(Receipt),
+    Refused(String),
+}
+
+/// The lines read since the last write, in order.
+#[derive(Default)]
+struct Batch {
+    items: Vec<(u64, Answer)>,
+    events: Vec<Event>,
+    /// Input bytes of the lines in `events`.
+    bytes: usize,
+}
+
+impl Batch {
+    fn push(&mut self, line: u64, event: Event, bytes: usize) {
+        self.items.push((line, Answer::Pending(self.events.len())));
+        self.events.push(event);
+        self.bytes += bytes;
+    }
+
+    fn refuse(&mut self, line: u64, error: String) {
+        self.items.push((line, Answer::Refused(error)));
+    }
+
+    /// Writes the events, then prints every answer in line order and
+    /// flushes once. On a sink failure, prints the answers of the lines
+    /// before the first line not written, then returns the error.
+    fn write<W: Write>(&mut self, sink: &Sink, out: &mut Output<W>) -> Result<(), StreamError> {
+        if self.items.is_empty() {
+            return Ok(());
+        }
+        let failure = self.emit(sink);
+        out.buf.clear();
+        for (line, answer) in &self.items {
+            let answer = match answer {
+                Answer::Written(r) => {
+                    out.report.written += 1;
+                    out.last_written = Some(*line);
+                    json!({"line": line, "seq": r.seq, "hash": r.hash})
+                }
+                Answer::Refused(error) => {
+                    out.report.refused += 1;
+                    json!({"line": line, "error": error})
+                }
+                // The first line not written (after a sink failure): no
+                // later line gets an answer.
+                Answer::Pending(_) => break,
+            };
+            serde_json::to_writer(&mut out.buf, &answer).map_err(io::Error::from)?;
+            out.buf.push(b'\n');
+        }
+        self.items.clear();
+        self.events.clear();
+        self.bytes = 0;
+        out.output.write_all(&out.buf)?;
+        out.output.flush()?;
+        match failure {
+            None => Ok(()),
+            Some((line, error)) => Err(StreamError::Sink {
+                line,
+                written: out.report.written,
+                last_written: out.last_written,
+                error,
+            }),
+        }
+    }
+
+    /// Writes the events, turning each pending answer into a receipt or a
+    /// refusal; on a sink failure, returns the first line not written.
+    fn emit(&mut self, sink: &Sink) -> Option<(u64, SinkError)> {
+        if self.events.is_empty() {
+            return None;
+        }
+        let error = match sink.emit_batch(&self.events) {
+            Ok(receipts) => {
+                // `emit_batch` checked there is one receipt per event.
+                let mut receipts = receipts.into_iter();
+                for (line, answer) in &mut self.items {
+                    if let Answer::Pending(_) = answer {
+                        let Some(r) = receipts.next() else {
+                            let error = SinkError::Contract {
+                                sink: sink.name().to_string(),
+                                call: "emit-batch",
+                                message: "it returned fewer receipts than events".to_string(),
+                            };
+                            return Some((*line, error));
+                        };
+                        *answer = Answer::Written(r);
+                    }
+                }
+                return None;
+            }
+            Err(error) => error,
+        };
+        if !matches!(error, SinkError::InvalidEvent(_)) {
+            return self.first_pending().map(|line| (line, error));
+        }
+        // One bad event refuses the whole batch: write them one by one so
+        // that only the bad ones are refused.
+        for (line, answer) in &mut self.items {
+            let Answer::Pending(i) = *answer else {
+                continue;
+            };
+            *answer = match sink.emit(&self.events[i]) {
+                Ok(r) => Answer::Written(r),
+                Err(SinkError::InvalidEvent(m)) => Answer::Refused(m),
+                Err(error) => return Some((*line, error)),
+            };
+        }
+        None
+    }
+
+    fn first_pending(&self) -> Option<u64> {
+        self.items
+            .iter()
+            .find(|(_, a)| matches!(a, Answer::Pending(_)))
+            .map(|(line, _)| *line)
+    }
+}
+
+fn parse_line(text: &str) -> Result<Event, String> {
+    let input: InputEvent = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "{e}; expected {{\"event_type\": \"..\", \"workflow_id\": \"..\" or null, \"payload\": {{..}}}}"
+        )
+    })?;
+    let payload = Value::Object(input.payload.unwrap_or_default());
+    Ok(Event {
+        event_type: input.event_type,
+        workflow_id: input.workflow_id,
+        payload: serde_json::to_string(&payload).map_err(|e| e.to_string())?,
+        timestamp: input.timestamp,
+        actor: input.actor.map(|a| Actor {
+            host_id: a.host_id,
+            user: a.user,
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufReader, Read};
+
+    use super::{ReadLine, parse_line, read_line_bounded};
+
+    /// A reader that hands out at most `step` bytes per call.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.step).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn read_all(data: &[u8], max: usize, step: usize) -> Vec<(ReadLine, Vec<u8>)> {
+        let mut input = BufReader::with_capacity(16, Trickle { data, step });
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        loop {
+            let r = read_line_bounded(&mut input, &mut buf, max).unwrap();
+            assert!(buf.len() <= max && buf.capacity() <= 2 * max + 16);
+            if r == ReadLine::Eof {
+                return out;
+            }
+            out.push((r, buf.clone()));
+        }
+    }
+
+    #[test]
+    fn lines_split_at_newlines_whatever_the_reads() {
+        for step in [1, 3, 16, 1000] {
+            let got = read_all(b"ab\n\ncdef\nlast", 8, step);
+            assert_eq!(
+                got,
+                vec![
+                    (ReadLine::Line, b"ab".to_vec()),
+                    (ReadLine::Line, b"".to_vec()),
+                    (ReadLine::Line, b"cdef".to_vec()),
+                    (ReadLine::Line, b"last".to_vec()),
+                ],
+                "step {step}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_discarded_as_it_is_read() {
+        for step in [1, 5, 16, 1000] {
+            let mut data = b"12345678\n".to_vec();
+            data.extend(std::iter::repeat_n(b'x', 10_000));
+            data.extend(b"\nok\n123456789");
+            let got = read_all(&data, 8, step);
+            assert_eq!(
+                got,
+                vec![
+                    (ReadLine::Line, b"12345678".to_vec()),
+                    (ReadLine::TooLong(10_000), Vec::new()),
+                    (ReadLine::Line, b"ok".to_vec()),
+                    (ReadLine::TooLong(9), Vec::new()),
+                ],
+                "step {step}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_events_say_what_is_expected() {
+        let e = parse_line(r#"{"payload": {}}"#).unwrap_err();
+        assert!(e.contains("event_type"), "{e}");
+        let e = parse_line(r#"{"event_type": "t", "extra": 1}"#).unwrap_err();
+        assert!(e.contains("extra"), "{e}");
+        assert!(parse_line(r#"{"event_type": "t"}"#).is_ok());
+    }
+}

@@ -1,0 +1,4 @@
+//! Integration tests of the host library: one test binary for the package.
+
+mod library;
+mod stream;
