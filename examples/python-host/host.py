@@ -70,25 +70,20 @@ class LogFile:
 
     def __init__(self, path: str):
         self.path = path
-        # One writer per log, as the Rust host: an exclusive flock on
-        # `<log>.lock`, which names the holder's pid (devices have no history).
-        self.lock_fd = None
+        # A log is a regular file: a FIFO would hang, a device keeps no history.
         if os.path.exists(path) and not os.path.isfile(path):
-            self.fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
-            return
-        self.lock_fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        try:
-            fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(self.lock_fd, 32, 0).decode(errors="replace").strip()
-            raise SystemExit(
-                f"audit log {path} is in use by another writer (pid {holder or '?'}); "
-                "a log has one writer at a time"
-            )
-        os.ftruncate(self.lock_fd, 0)
-        os.pwrite(self.lock_fd, f"{os.getpid()}\n".encode(), 0)
+            raise SystemExit(f"audit log {path} is not a regular file; point it at a file")
         # Every write goes to the end, whatever position is asked for.
-        self.fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        self.fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK, 0o666)
+        # One writer per log, as the Rust host: an exclusive flock on the
+        # log's own descriptor, so every path to the file meets the same lock.
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            raise SystemExit(
+                f"audit log {path} is in use by another writer; a log has one writer at a time"
+            )
 
     def _guard(self, what: str, fn: Callable[[], Any]) -> Any:
         try:

@@ -1,0 +1,8 @@
+//! One module per `chainsink` subcommand: its flags and what it does.
+
+pub(crate) mod emit;
+pub(crate) mod export_sink;
+pub(crate) mod inspect;
+pub(crate) mod run;
+pub(crate) mod validate;
+pub(crate) mod verify;

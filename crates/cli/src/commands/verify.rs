@@ -1,0 +1,105 @@
+//! `chainsink verify`: check every hash and link of an audit log.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+
+use chainsink_host::verify::{VerifyError, VerifyOptions};
+
+/// Arguments of `chainsink verify`.
+#[derive(Args)]
+pub(crate) struct VerifyArgs {
+    /// The log to check.
+    log: PathBuf,
+    /// Also re-encode every record and require its exact canonical bytes.
+    #[arg(long)]
+    strict: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Threads that hash records (default: one per core; at most 256).
+    #[arg(long, default_value_t = 0, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(0..=256))]
+    threads: u16,
+}
+
+/// Verifies the log: exit 0 intact, 1 tampered, 2 unreadable.
+pub(crate) fn verify(args: &VerifyArgs) -> ExitCode {
+    let options = VerifyOptions {
+        strict: args.strict,
+        threads: usize::from(args.threads),
+    };
+    let bar = progress_bar(&args.log);
+    let result = chainsink_host::verify::verify_file_with_progress(&args.log, &options, |done| {
+        if let Some(bar) = &bar {
+            bar.set_position(done);
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let (code, text, json) = match &result {
+        Ok(report) => (
+            0,
+            report.summary(),
+            serde_json::json!({
+                "ok": true,
+                "records": report.records,
+                "head": report.head,
+                "chained": report.chained,
+                "bytes": report.bytes,
+                "recovered": report.recovered.iter().map(|r| serde_json::json!({
+                    "line": r.line, "offset": r.offset, "length": r.length,
+                })).collect::<Vec<_>>(),
+                "rejected": report.rejected.iter().map(|r| serde_json::json!({
+                    "line": r.line, "offset": r.offset, "length": r.length,
+                    "record_line": r.record_line,
+                })).collect::<Vec<_>>(),
+            }),
+        ),
+        Err(VerifyError::Tampered(t)) => (
+            1,
+            format!("TAMPERED {}: {t}", args.log.display()),
+            serde_json::json!({
+                "ok": false,
+                "line": t.line,
+                "offset": t.offset,
+                "reason": t.kind.as_str(),
+                "detail": t.detail,
+                "records_ok": t.records_before,
+            }),
+        ),
+        Err(e @ VerifyError::Unreadable { .. }) => (
+            2,
+            format!("chainsink: {e}"),
+            serde_json::json!({"ok": false, "reason": "unreadable", "detail": e.to_string()}),
+        ),
+    };
+    if args.json {
+        println!("{json}");
+    } else if code == 2 {
+        eprintln!("{text}");
+    } else {
+        println!("{text}");
+    }
+    ExitCode::from(code)
+}
+
+/// A progress bar on stderr for large logs, when stderr is a terminal.
+fn progress_bar(log: &Path) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    let len = std::fs::metadata(log).ok()?.len();
+    if len < 64 << 20 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "verifying {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .ok()?,
+    );
+    Some(bar)
+}
+

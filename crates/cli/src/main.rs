@@ -1,0 +1,73 @@
+//! The `chainsink` command: a thin layer over the `chainsink-host` and
+//! `chainsink-executor` libraries. Each subcommand lives in
+//! [`commands`]; flags shared between them in [`args`].
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod args;
+mod audit;
+mod commands;
+mod config;
+mod policy;
+
+#[derive(Parser)]
+#[command(
+    name = "chainsink",
+    version,
+    about = "A workflow executor whose audit trail is a sandboxed wasm sink",
+    long_about = "A workflow executor whose audit trail is a sandboxed wasm sink.\n\n\
+                  Records form a SHA-256 hash chain, byte-compatible with the telemachy audit log."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write audit records: one from flags, or JSON lines from stdin.
+    Emit(commands::emit::EmitArgs),
+    /// Check every hash and link of an audit log.
+    Verify(commands::verify::VerifyArgs),
+    /// Run telemachy/v1 workflows, auditing every transition.
+    Run(commands::run::RunArgs),
+    /// Check a workflow file without running it.
+    Validate(commands::validate::ValidateArgs),
+    /// Show a sink component's world, size and whether it fits chainsink's.
+    Inspect(commands::inspect::InspectArgs),
+    /// Write the embedded default sink component to a file, for other hosts.
+    ExportSink(commands::export_sink::ExportSinkArgs),
+}
+
+fn main() -> ExitCode {
+    // Colour only on a terminal, and never with NO_COLOR set.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CHAINSINK_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Emit(args) => commands::emit::emit(args),
+        Command::Verify(args) => Ok(commands::verify::verify(&args)),
+        Command::Run(args) => commands::run::run(args),
+        Command::Validate(args) => Ok(commands::validate::validate(&args)),
+        Command::Inspect(args) => commands::inspect::inspect(&args),
+        Command::ExportSink(args) => commands::export_sink::export_sink(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("chainsink: error: {}", policy::one_line(&e));
+            ExitCode::from(2)
+        }
+    }
+}

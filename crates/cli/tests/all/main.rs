@@ -1,0 +1,12 @@
+//! End-to-end tests of the `chainsink` binary: one test binary for the
+//! package, so wasmtime is linked once (wasmtime's `tests/all` pattern).
+
+mod cli_core;
+mod cli_run;
+mod common;
+mod crash;
+mod hostile;
+mod polyglot;
+mod sandbox;
+mod stdin;
+mod verify_stream;

@@ -1,0 +1,801 @@
+//! The default sink embedded from Node (jco) and Python (wasmtime-py): the
+//! hosts in `examples/` run as real processes on real files, and their logs
+//! must verify, match the Rust host's byte for byte, and continue each other's
+//! chains.
+//!
+//! Set-up is done here, once per run and cached under the target dir
+//! (`target/polyglot/`): `npm ci` for the Node host (jco from the npm
+//! registry) and `pip install --target` for the Python host (wasmtime from
+//! PyPI). It needs `node`, `npm`, `python3` and pip on PATH; without them
+//! these tests fail and say what is missing.
+
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use crate::common::*;
+use serde_json::{Value, json};
+
+/// Where the tests keep what they install, and the exported component.
+struct Hosts {
+    /// `target/polyglot/node`: the Node host with its `node_modules`.
+    node_dir: PathBuf,
+    /// `target/polyglot/py/site`: wasmtime-py, for `PYTHONPATH`.
+    py_site: PathBuf,
+    /// The default sink, as `chainsink export-sink` writes it.
+    component: PathBuf,
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn node_example() -> PathBuf {
+    repo().join("examples/node-host")
+}
+
+fn python_example() -> PathBuf {
+    repo().join("examples/python-host")
+}
+
+/// The hosts, set up on first use by any test of this binary.
+fn hosts() -> &'static Hosts {
+    static HOSTS: OnceLock<Result<Hosts, String>> = OnceLock::new();
+    match HOSTS.get_or_init(set_up) {
+        Ok(hosts) => hosts,
+        Err(e) => panic!("polyglot set-up failed: {e}"),
+    }
+}
+
+/// Runs `cmd`, returning stdout, or an error naming the command and its output.
+fn checked(cmd: &mut Command, what: &str) -> Result<String, String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{what}: cannot run {:?}: {e}", cmd.get_program()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{what} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn tool_version(program: &str, args: &[&str], hint: &str) -> Result<String, String> {
+    match Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+    {
+        Ok(out) if out.status.success() => {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Ok(text.trim().to_string())
+        }
+        Ok(out) => Err(format!(
+            "`{program} {}` failed ({}): {}; {hint}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => Err(format!("`{program}` is not runnable here ({e}); {hint}")),
+    }
+}
+
+/// Copies `name` from `from` to `to` when its bytes differ (or it is missing).
+fn sync_file(from: &Path, to: &Path, name: &str) -> Result<(), String> {
+    let src = fs::read(from.join(name)).map_err(|e| format!("read {name}: {e}"))?;
+    if fs::read(to.join(name)).ok().as_deref() != Some(&src[..]) {
+        fs::write(to.join(name), &src).map_err(|e| format!("write {name}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Idempotent set-up, cached under `target/polyglot`; a lock file keeps two
+/// test processes from installing at once.
+fn set_up() -> Result<Hosts, String> {
+    const NODE_HINT: &str =
+        "the polyglot tests need Node.js >= 20.19 (jco 1.35 needs it) with npm on PATH";
+    const PY_HINT: &str = "the polyglot tests need python3 >= 3.9 with pip (Debian: `apt-get install python3 python3-pip`)";
+    let node = tool_version("node", &["--version"], NODE_HINT)?;
+    let version: Vec<u32> = node
+        .trim_start_matches('v')
+        .split('.')
+        .map(|n| n.parse().unwrap_or(0))
+        .collect();
+    if version.len() < 2 || (version[0], version[1]) < (20, 19) {
+        return Err(format!("node is {node}; {NODE_HINT}"));
+    }
+    tool_version("npm", &["--version"], NODE_HINT)?;
+    let python = tool_version("python3", &["--version"], PY_HINT)?;
+    let version: Vec<u32> = python
+        .trim_start_matches("Python ")
+        .split('.')
+        .map(|n| n.parse().unwrap_or(0))
+        .collect();
+    if version.len() < 2 || (version[0], version[1]) < (3, 9) {
+        return Err(format!("python3 is {python}; {PY_HINT}"));
+    }
+    tool_version("python3", &["-m", "pip", "--version"], PY_HINT)?;
+
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target dir")
+        .join("polyglot");
+    let node_dir = root.join("node");
+    let py_dir = root.join("py");
+    fs::create_dir_all(&node_dir).map_err(|e| format!("create {}: {e}", node_dir.display()))?;
+    fs::create_dir_all(&py_dir).map_err(|e| format!("create {}: {e}", py_dir.display()))?;
+    let lock = File::create(root.join(".lock")).map_err(|e| format!("lock file: {e}"))?;
+    lock.lock()
+        .map_err(|e| format!("lock {}: {e}", root.display()))?;
+
+    // Node: the example's package.json and lock file, installed with `npm ci`
+    // (exact versions from the lock); the host script next to them, so that
+    // it resolves `@bytecodealliance/jco` from that node_modules.
+    let example = node_example();
+    for name in ["package.json", "package-lock.json", "host.js"] {
+        sync_file(&example, &node_dir, name)?;
+    }
+    let lock_text = fs::read_to_string(example.join("package-lock.json"))
+        .map_err(|e| format!("read package-lock.json: {e}"))?;
+    let node_stamp = format!("{node}\n{lock_text}");
+    let stamp = node_dir.join(".installed");
+    let jco = node_dir.join("node_modules/@bytecodealliance/jco/package.json");
+    if fs::read_to_string(&stamp).ok().as_deref() != Some(&node_stamp) || !jco.exists() {
+        let _ = fs::remove_file(&stamp);
+        checked(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(&node_dir),
+            "npm ci (examples/node-host)",
+        )?;
+        fs::write(&stamp, &node_stamp).map_err(|e| format!("write stamp: {e}"))?;
+    }
+
+    // Python: wasmtime from requirements.txt into a private directory, used
+    // through PYTHONPATH (nothing is installed into the system's Python).
+    let requirements = python_example().join("requirements.txt");
+    let req_text =
+        fs::read_to_string(&requirements).map_err(|e| format!("read requirements.txt: {e}"))?;
+    let py_stamp = format!("{python}\n{req_text}");
+    let stamp = py_dir.join(".installed");
+    let site = py_dir.join("site");
+    if fs::read_to_string(&stamp).ok().as_deref() != Some(&py_stamp)
+        || !site.join("wasmtime").exists()
+    {
+        let _ = fs::remove_file(&stamp);
+        let fresh = py_dir.join("site.new");
+        let _ = fs::remove_dir_all(&fresh);
+        checked(
+            Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--disable-pip-version-check",
+                    "--no-input",
+                    "--quiet",
+                    "--target",
+                ])
+                .arg(&fresh)
+                .arg("-r")
+                .arg(&requirements),
+            "pip install -r examples/python-host/requirements.txt",
+        )?;
+        let _ = fs::remove_dir_all(&site);
+        fs::rename(&fresh, &site).map_err(|e| format!("move {}: {e}", fresh.display()))?;
+        fs::write(&stamp, &py_stamp).map_err(|e| format!("write stamp: {e}"))?;
+    }
+
+    // The component the hosts load: the binary's embedded default sink.
+    let component = root.join("sink.wasm");
+    let out = bin()
+        .args(["export-sink", component.to_str().unwrap()])
+        .output()
+        .map_err(|e| format!("run chainsink export-sink: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("chainsink export-sink failed: {}", stderr(&out)));
+    }
+    drop(lock);
+    Ok(Hosts {
+        node_dir,
+        py_site: site,
+        component,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Running the hosts.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Host {
+    Rust,
+    Node,
+    Python,
+}
+
+impl Host {
+    /// The command for this host writing to `log`, before its stdin.
+    fn command(self, log: &Path, extra: &[&str]) -> Command {
+        self.command_with(&[], log, extra)
+    }
+
+    /// As `command`, with `interpreter` arguments before the host's script
+    /// (for Node and Python).
+    fn command_with(self, interpreter: &[&str], log: &Path, extra: &[&str]) -> Command {
+        let hosts = hosts();
+        let mut cmd = match self {
+            Host::Rust => {
+                let mut cmd = bin();
+                cmd.args(["emit", "--stdin", "--log", log.to_str().unwrap()]);
+                cmd.args(extra);
+                return cmd;
+            }
+            Host::Node => {
+                let mut cmd = Command::new("node");
+                cmd.args(interpreter).arg(hosts.node_dir.join("host.js"));
+                cmd
+            }
+            Host::Python => {
+                let mut cmd = Command::new("python3");
+                cmd.args(interpreter)
+                    .arg(python_example().join("host.py"))
+                    .env("PYTHONPATH", &hosts.py_site)
+                    .env("PYTHONDONTWRITEBYTECODE", "1");
+                cmd
+            }
+        };
+        for var in ["AUDIT_DURABILITY", "HOST_ID", "USERNAME", "JCO_DEBUG"] {
+            cmd.env_remove(var);
+        }
+        cmd.env("USER", "tester").env("HOST_ID", "test-host");
+        cmd.args(extra)
+            .arg(&hosts.component)
+            .arg(log.to_str().unwrap());
+        cmd
+    }
+
+    /// Writes the JSON lines `input` to `log`; returns the process output.
+    fn emit(self, log: &Path, input: &str, extra: &[&str]) -> Output {
+        feed(self.command(log, extra), input)
+    }
+
+    /// As `emit`, and requires success.
+    fn emit_ok(self, log: &Path, input: &str) -> Vec<Value> {
+        let out = self.emit(log, input, &["--durability", "none"]);
+        assert!(
+            out.status.success(),
+            "{self:?} host failed ({}):\n{}{}",
+            out.status,
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out).lines().map(parse).collect()
+    }
+}
+
+fn feed(mut cmd: Command, input: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()));
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_string();
+    // Write from a thread: a host may answer before it has read everything.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+fn parse(line: &str) -> Value {
+    serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+}
+
+// ---------------------------------------------------------------------------
+// Events.
+
+/// The events of a real workflow: a dry run of `workflows/example.yaml` by
+/// the Rust host, read back from its log as `emit --stdin` input lines
+/// (with their timestamps and actor).
+fn workflow_events(dir: &Path) -> Vec<Value> {
+    let log = dir.join("dry-run.jsonl");
+    let out = bin()
+        .args(["run", "--dry-run", "--durability", "none", "--log"])
+        .arg(&log)
+        .arg(repo().join("workflows/example.yaml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "dry run failed: {}", stderr(&out));
+    lines(&log)
+        .iter()
+        .map(|l| {
+            let r = parse(l);
+            json!({
+                "event_type": r["event_type"],
+                "workflow_id": r["workflow_id"],
+                "payload": r["payload"],
+                "timestamp": r["timestamp"],
+                "actor": r["actor"],
+            })
+        })
+        .collect()
+}
+
+/// Events whose payloads are hard to carry faithfully: non-ASCII, escapes,
+/// floats that look like integers, integers past 2^64, exponents, nesting,
+/// absent fields. Fed to the hosts exactly as written here.
+const TRICKY: [&str; 3] = [
+    r#"{"event_type": "deploy.started", "workflow_id": "wf-\u00e9", "payload": {"service": "caf\u00e9 \ud83d\ude00 \u2028", "ratio": 1.0, "big": 123456789012345678901234567890, "neg": -0, "exp": 1E2, "tiny": 0.00001, "huge": 1e16, "ctl": "tab\there\u0001\u007f", "nested": {"z": [1, 2.5, {"b": null, "a": true}], "a": []}}, "timestamp": "2026-06-04T15:30:45.123456+00:00", "actor": {"host_id": "build-7", "user": "alice"}}"#,
+    r#"{"event_type": "deploy.finished", "workflow_id": null, "payload": {}, "timestamp": "2026-06-04T15:30:46.000001+00:00", "actor": {"host_id": "build-7", "user": "b\u00f6b"}}"#,
+    r#"  {"actor": {"user": "u", "host_id": "h"}, "timestamp": "2026-06-04T15:30:47.999999+00:00", "event_type": "note"}  "#,
+];
+
+/// JSON lines for stdin.
+fn to_input(events: &[Value]) -> String {
+    events.iter().map(|e| format!("{e}\n")).collect()
+}
+
+fn without_stamps(events: &[Value]) -> Vec<Value> {
+    events
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            let obj = e.as_object_mut().unwrap();
+            obj.remove("timestamp");
+            obj.remove("actor");
+            e
+        })
+        .collect()
+}
+
+fn assert_verifies(log: &Path, records: usize) -> String {
+    let out = verify(log, &["--strict"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "chainsink verify rejects {}: {}{}",
+        log.display(),
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    assert!(
+        text.starts_with(&format!("OK {records} records, head ")),
+        "{text}"
+    );
+    text.trim().rsplit(' ').next().unwrap().to_string()
+}
+
+/// Receipts must be numbered like the input lines, carry consecutive `seq`s
+/// from `first_seq`, and name the hashes of the records written.
+fn assert_receipts(receipts: &[Value], log: &Path, first_seq: u64) {
+    let records = lines(log);
+    for (k, r) in receipts.iter().enumerate() {
+        let seq = first_seq + k as u64;
+        assert_eq!(r["line"], k as u64 + 1, "{r}");
+        assert_eq!(r["seq"], seq, "{r}");
+        let record = parse(&records[seq as usize - 1]);
+        assert_eq!(r["hash"], record["hash"], "{r}");
+        assert_eq!(record["seq"], seq);
+    }
+}
+
+fn is_log_timestamp(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() == 32
+        && t.ends_with("+00:00")
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            4 | 7 => c == b'-',
+            10 => c == b'T',
+            13 | 16 => c == b':',
+            19 => c == b'.',
+            26.. => true,
+            _ => c.is_ascii_digit(),
+        })
+}
+
+// ---------------------------------------------------------------------------
+// Tests.
+
+#[test]
+fn exported_component_is_the_embedded_default_sink() {
+    let exported = fs::read(&hosts().component).unwrap();
+    let built = chainsink_host::runtime::DEFAULT_SINK_WASM;
+    assert!(
+        exported == built,
+        "export-sink wrote {} bytes, the built default sink has {}",
+        exported.len(),
+        built.len()
+    );
+}
+
+#[test]
+fn node_and_python_hosts_write_logs_that_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = without_stamps(&workflow_events(dir.path()));
+    let input = to_input(&events);
+    for host in [Host::Node, Host::Python] {
+        let log = dir.path().join(format!("{host:?}.jsonl"));
+        // The default durability (always): fsync after each write.
+        let out = host.emit(&log, &input, &[]);
+        assert!(
+            out.status.success(),
+            "{host:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let receipts: Vec<Value> = stdout(&out).lines().map(parse).collect();
+        assert_eq!(receipts.len(), events.len(), "{host:?}");
+        assert_receipts(&receipts, &log, 1);
+        let head = assert_verifies(&log, events.len());
+        assert_eq!(receipts.last().unwrap()["hash"], head.as_str());
+
+        // Defaults stamped by the host: the actor from HOST_ID and USER, the
+        // time now, in the log's form.
+        for (line, event) in lines(&log).iter().zip(&events) {
+            let record = parse(line);
+            assert_eq!(
+                record["actor"],
+                json!({"host_id": "test-host", "user": "tester"})
+            );
+            let t = record["timestamp"].as_str().unwrap();
+            assert!(is_log_timestamp(t), "{host:?} timestamp {t}");
+            assert!(&t[..4] >= "2024", "{t}");
+            assert_eq!(record["event_type"], event["event_type"]);
+            assert_eq!(record["payload"], event["payload"]);
+        }
+        // The Python reference algorithm accepts it too.
+        let out = reference(&["verify", log.to_str().unwrap()]);
+        assert!(out.status.success(), "{host:?}: {}", stdout(&out));
+    }
+}
+
+#[test]
+fn rust_node_and_python_write_byte_identical_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = workflow_events(dir.path());
+    let workflow_log = fs::read(dir.path().join("dry-run.jsonl")).unwrap();
+    let mut input = to_input(&events);
+    for line in TRICKY {
+        input.push_str(line);
+        input.push('\n');
+    }
+    let records = events.len() + TRICKY.len();
+
+    let mut logs = Vec::new();
+    let mut receipts = Vec::new();
+    for host in [Host::Rust, Host::Node, Host::Python] {
+        let log = dir.path().join(format!("{host:?}.jsonl"));
+        let out = host.emit(&log, &input, &["--durability", "none"]);
+        assert!(
+            out.status.success(),
+            "{host:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        receipts.push(stdout(&out));
+        logs.push(fs::read(&log).unwrap());
+    }
+    assert_eq!(lines(&dir.path().join("Rust.jsonl")).len(), records);
+    // The workflow's records are the dry run's own, byte for byte.
+    assert!(
+        logs[0].starts_with(&workflow_log),
+        "the Rust host re-wrote the dry run's events differently"
+    );
+    for (k, host) in [(1, Host::Node), (2, Host::Python)] {
+        if logs[k] != logs[0] {
+            let ours = String::from_utf8_lossy(&logs[0]);
+            let theirs = String::from_utf8_lossy(&logs[k]);
+            let (a, b) = ours
+                .lines()
+                .zip(theirs.lines())
+                .find(|(a, b)| a != b)
+                .unwrap_or(("(same lines)", "(different length)"));
+            panic!("{host:?} log differs from the Rust host's:\n rust: {a}\n {host:?}: {b}");
+        }
+        assert_eq!(
+            receipts[k], receipts[0],
+            "{host:?} receipts differ from the Rust CLI's"
+        );
+    }
+    assert_verifies(&dir.path().join("Node.jsonl"), records);
+}
+
+#[test]
+fn a_chain_passes_from_rust_to_node_to_python_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = workflow_events(dir.path());
+    let dry_run = fs::read(dir.path().join("dry-run.jsonl")).unwrap();
+    let log = dir.path().join("relay.jsonl");
+    let legs = [
+        (Host::Rust, 0..5),
+        (Host::Node, 5..9),
+        (Host::Python, 9..13),
+        (Host::Rust, 13..events.len()),
+    ];
+    for (host, range) in legs {
+        let first_seq = range.start as u64 + 1;
+        let before = lines(&log_or_empty(&log)).len();
+        let receipts = host.emit_ok(&log, &to_input(&events[range.clone()]));
+        assert_eq!(receipts.len(), range.len(), "{host:?}");
+        assert_receipts(&receipts, &log, first_seq);
+        // The first record of this leg links to the last of the one before.
+        if before > 0 {
+            let all = lines(&log);
+            assert_eq!(
+                parse(&all[before])["prev_hash"],
+                parse(&all[before - 1])["hash"],
+                "{host:?} did not resume the chain"
+            );
+        }
+    }
+    assert_verifies(&log, events.len());
+    let out = reference(&["verify", log.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "the reference rejects the relay: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Four processes in three languages wrote what one dry run wrote.
+    assert!(
+        fs::read(&log).unwrap() == dry_run,
+        "the relayed log differs from the dry run's"
+    );
+}
+
+fn log_or_empty(log: &Path) -> PathBuf {
+    if !log.exists() {
+        File::create(log).unwrap();
+    }
+    log.to_path_buf()
+}
+
+#[test]
+fn node_and_python_continue_a_telemachy_log() {
+    // Records without `seq` make the sink count the log's lines once,
+    // through the host's `read`.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("telemachy.jsonl");
+    let log_s = log.to_str().unwrap();
+    let write = |n: &str| {
+        let out = reference(&["write", log_s, n, "--workflow-id", "wf-py"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let events = to_input(&tricky_events()[..2]);
+    write("3");
+    let receipts = Host::Node.emit_ok(&log, &events);
+    assert_eq!(receipts[0]["seq"], 4);
+    assert_eq!(receipts[1]["seq"], 5);
+    write("1");
+    let receipts = Host::Python.emit_ok(&log, &events);
+    assert_eq!(receipts[0]["seq"], 7);
+    assert_receipts(&receipts, &log, 7);
+    assert_verifies(&log, 8);
+    let out = reference(&["verify", log_s]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+fn tricky_events() -> Vec<Value> {
+    TRICKY.iter().map(|l| parse(l)).collect()
+}
+
+#[test]
+fn bad_lines_are_refused_as_the_rust_cli_refuses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = [
+        TRICKY[0],
+        r#"{"event_type": "x", "payload": [1, 2]}"#,
+        r#"{"event_type": "x", "payload": {"v": NaN}}"#,
+        "not json",
+        "",
+        r#"{"event_type": "x", "extra": 1}"#,
+        r#"{"event_type": "x", "payload": {"v": 1e999}, "timestamp": "2026-06-04T15:30:45.123456+00:00"}"#,
+        r#"{"event_type": "x", "timestamp": "yesterday"}"#,
+        TRICKY[1],
+    ]
+    .join("\n");
+    let mut shapes = Vec::new();
+    let mut logs = Vec::new();
+    for host in [Host::Rust, Host::Node, Host::Python] {
+        let log = dir.path().join(format!("{host:?}.jsonl"));
+        let out = host.emit(&log, &input, &["--durability", "none"]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{host:?}: refused lines make the exit status 1: {}",
+            stderr(&out)
+        );
+        // Which lines got a receipt and which an error, and the seqs.
+        let mut shape: Vec<(u64, Option<u64>)> = stdout(&out)
+            .lines()
+            .map(|l| {
+                let v = parse(l);
+                assert!(v["error"].is_string() != v["seq"].is_u64(), "{host:?}: {v}");
+                (v["line"].as_u64().unwrap(), v["seq"].as_u64())
+            })
+            .collect();
+        shape.sort();
+        shapes.push(shape);
+        logs.push(fs::read(&log).unwrap());
+    }
+    assert_eq!(
+        shapes[0],
+        vec![
+            (1, Some(1)),
+            (2, None),
+            (3, None),
+            (4, None),
+            (6, None),
+            (7, None),
+            (8, None),
+            (9, Some(2))
+        ]
+    );
+    assert_eq!(shapes[1], shapes[0], "Node");
+    assert_eq!(shapes[2], shapes[0], "Python");
+    assert!(logs[1] == logs[0] && logs[2] == logs[0], "logs differ");
+}
+
+#[test]
+fn receipts_come_back_before_the_next_line_is_sent() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    for host in [Host::Node, Host::Python] {
+        let log = dir.path().join(format!("{host:?}.jsonl"));
+        let mut child = host
+            .command(&log, &["--durability", "none"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        let mut output = BufReader::new(child.stdout.take().unwrap());
+        // A request/response conversation: if a host waited for more input
+        // before answering, this would hang instead of pass.
+        for i in 1..=3u64 {
+            writeln!(
+                input,
+                r#"{{"event_type": "step", "payload": {{"i": {i}}}}}"#
+            )
+            .unwrap();
+            input.flush().unwrap();
+            let mut line = String::new();
+            output.read_line(&mut line).unwrap();
+            let receipt = parse(&line);
+            assert_eq!(receipt["line"], i, "{host:?}");
+            assert_eq!(receipt["seq"], i, "{host:?}");
+        }
+        drop(input);
+        assert!(child.wait().unwrap().success(), "{host:?}");
+        assert_verifies(&log, 3);
+    }
+}
+
+/// A Node preload that makes reads of the log (the file opened 'a+') fail
+/// as a disk would.
+const NODE_READ_FAULT: &str = r#"
+import fs from 'node:fs';
+const logs = new Set();
+const { openSync, readSync } = fs;
+fs.openSync = (path, flags, ...rest) => {
+  const fd = openSync(path, flags, ...rest);
+  if (flags === 'a+') logs.add(fd);
+  return fd;
+};
+fs.readSync = (fd, ...rest) => {
+  if (!logs.has(fd)) return readSync(fd, ...rest);
+  const e = new Error('EIO: i/o error, read (injected by the test)');
+  e.code = 'EIO';
+  throw e;
+};
+"#;
+
+/// Python that makes every `os.pread` fail as a disk would, then runs the host.
+const PYTHON_READ_FAULT: &str = r#"
+import errno, os, runpy, sys
+def pread(*args):
+    raise OSError(errno.EIO, "Input/output error (injected by the test)")
+os.pread = pread
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"#;
+
+#[test]
+fn a_failing_read_becomes_the_sinks_io_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let fault = dir.path().join("read-fault.mjs");
+    fs::write(&fault, NODE_READ_FAULT).unwrap();
+    let fault_url = format!("file://{}", fault.display());
+    let cases: [(Host, Vec<&str>); 2] = [
+        (Host::Node, vec!["--import", &fault_url]),
+        (Host::Python, vec!["-c", PYTHON_READ_FAULT]),
+    ];
+    for (host, interpreter) in cases {
+        let log = dir.path().join(format!("{host:?}.jsonl"));
+        // A log with records: opening it reads its tail, and that read fails.
+        Host::Rust.emit_ok(&log, &to_input(&tricky_events()));
+        let before = fs::read(&log).unwrap();
+        let out = feed(
+            host.command_with(&interpreter, &log, &[]),
+            &to_input(&tricky_events()),
+        );
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{host:?}: {err}");
+        assert!(
+            err.contains("sink error io: read ") && err.contains("(injected by the test)"),
+            "{host:?}: the host's read error should come back as the sink's io error: {err}"
+        );
+        assert!(stdout(&out).is_empty(), "{host:?}: {}", stdout(&out));
+        assert_eq!(fs::read(&log).unwrap(), before, "{host:?} changed the log");
+    }
+}
+
+#[test]
+fn a_failing_append_becomes_the_sinks_io_error() {
+    // A process that may not grow any file (RLIMIT_FSIZE 0) gets EFBIG on
+    // every append: a real I/O error, no injection.
+    for host in [Host::Node, Host::Python] {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, limit) = full_disk_log(dir.path());
+        let mut cmd = host.command(&log, &[]);
+        limit_file_size(&mut cmd, limit);
+        let out = feed(cmd, &to_input(&tricky_events()));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{host:?}: {err}");
+        assert!(
+            err.contains(&format!("sink error io: append to {}", log.display()))
+                && (err.contains("EFBIG") || err.contains("File too large")),
+            "{host:?}: {err}"
+        );
+        assert!(
+            err.contains("lines from 1 on were not written"),
+            "{host:?}: {err}"
+        );
+        assert!(stdout(&out).is_empty(), "{host:?}: {}", stdout(&out));
+    }
+}
+
+#[test]
+fn bench_mode_reports_events_per_second() {
+    let dir = tempfile::tempdir().unwrap();
+    for host in [Host::Node, Host::Python] {
+        let log = dir.path().join(format!("{host:?}.jsonl"));
+        let out = host.emit(&log, "", &["--bench", "300", "--durability", "none"]);
+        assert!(out.status.success(), "{host:?}: {}", stderr(&out));
+        let reports: Vec<Value> = stdout(&out).lines().map(parse).collect();
+        assert_eq!(reports.len(), 2, "{host:?}: {}", stdout(&out));
+        assert_eq!(reports[0]["mode"], "emit");
+        assert_eq!(reports[0]["events"], 300);
+        assert_eq!(reports[1]["mode"], "emit-batch-256");
+        assert_eq!(reports[1]["events"], 256);
+        for r in &reports {
+            assert!(r["events_per_s"].as_f64().unwrap() > 0.0, "{r}");
+        }
+        assert_verifies(&log, 556);
+    }
+}

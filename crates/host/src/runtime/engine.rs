@@ -1,0 +1,67 @@
+//! The wasmtime engine for sinks: pooling (or on-demand) allocation,
+//! copy-on-write memory images, epoch interruption, optional fuel.
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::limits::SinkLimits;
+use super::{Allocator, LoadError, RuntimeConfig};
+
+/// Core instances one sink may hold in the pool (a Rust component has 3).
+const POOL_CORE_INSTANCES_PER_SINK: u32 = 8;
+/// Linear memories one sink may hold in the pool. The pool itself holds one
+/// memory slot per sink (each reserves 4 GiB of address space, so that
+/// compiled code needs no bounds checks): sinks with two memories use two.
+const POOL_MEMORIES_PER_SINK: u32 = 2;
+/// Tables one sink may hold in the pool.
+const POOL_TABLES_PER_SINK: u32 = 4;
+
+/// Builds the engine: pooling if asked and possible, else on-demand.
+pub(super) fn build(config: &RuntimeConfig, fuel: bool) -> Result<(Engine, Allocator), LoadError> {
+    let base = || {
+        let mut c = Config::new();
+        c.epoch_interruption(true)
+            .consume_fuel(fuel)
+            .memory_init_cow(true)
+            .parallel_compilation(true);
+        c
+    };
+    let reason = if config.pooling {
+        let mut pool = PoolingAllocationConfig::new();
+        let n = config.max_sinks.max(1);
+        pool.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(POOL_CORE_INSTANCES_PER_SINK))
+            .max_core_instances_per_component(POOL_CORE_INSTANCES_PER_SINK)
+            .total_memories(n)
+            .max_memories_per_component(POOL_MEMORIES_PER_SINK)
+            .total_tables(n.saturating_mul(POOL_TABLES_PER_SINK))
+            .max_tables_per_component(POOL_TABLES_PER_SINK)
+            .table_elements(
+                config
+                    .limits
+                    .table_elements
+                    .max(SinkLimits::default().table_elements),
+            )
+            // Freed slots keep no pages: an idle pool costs address space only.
+            .linear_memory_keep_resident(0)
+            .table_keep_resident(0);
+        let mut c = base();
+        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        match Engine::new(&c) {
+            Ok(engine) => return Ok((engine, Allocator::Pooling { max_sinks: n })),
+            Err(e) => {
+                let reason =
+                    format!("the pooling allocator's reservation for {n} sinks failed: {e:#}");
+                tracing::warn!(
+                    "{reason}; falling back to on-demand allocation (slower instantiation; \
+                     lower RuntimeConfig::max_sinks or raise the address-space limit, `ulimit -v`)"
+                );
+                reason
+            }
+        }
+    } else {
+        "pooling was turned off".to_string()
+    };
+    let engine = Engine::new(&base()).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+    Ok((engine, Allocator::OnDemand { reason }))
+}
+

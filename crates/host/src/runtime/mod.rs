@@ -1,0 +1,536 @@
+//! The sink runtime: one `Engine` per process, one `Linker`, an
+//! `InstancePre` per component, and a fresh `Store` per sink instance.
+//!
+//! - [`engine`]: how the engine is configured;
+//! - [`world`]: the `audit-sink` world and its version check;
+//! - [`limits`]: memory, time and fuel per instance;
+//! - [`cache`]: compiled components cached on disk.
+//!
+//! # The engine
+//!
+//! A [`SinkRuntime`] owns the process's wasmtime [`Engine`], configured for
+//! many small, untrusted instances:
+//!
+//! - **Pooling allocator**: memories, tables and instance metadata of up to
+//!   [`RuntimeConfig::max_sinks`] live instances come from pools reserved
+//!   once, so instantiating is a slot lookup, not a round of `mmap`s. If the
+//!   reservation fails (an address-space limit such as `ulimit -v`), the
+//!   runtime falls back to on-demand allocation, logs a warning, and
+//!   [`SinkRuntime::allocator`] says so.
+//! - **Copy-on-write memory images**: an instance's initial memory maps the
+//!   compiled component's data segments; an idle instance costs only the
+//!   pages it has written.
+//! - **Epoch interruption**: a ticker thread advances the epoch every 10 ms;
+//!   each call into a sink gets a deadline ([`SinkLimits::call_timeout`]).
+//! - **Fuel** (optional, [`RuntimeConfig::fuel`]): a deterministic budget per
+//!   call ([`SinkLimits::fuel`]).
+//!
+//! # Components
+//!
+//! A component is compiled once per runtime (an in-memory table keyed by its
+//! SHA-256 shares the code among every sink that uses it) and, with a
+//! [`RuntimeConfig::cache_dir`], once per machine: see [`cache`].
+//! Loading checks it against the `audit-sink` world and pre-instantiates it.
+//!
+//! # Instances
+//!
+//! Each sink instance gets its own `Store` holding its log (the one
+//! capability), its limits, an empty WASI context for wasip2 components, and
+//! the host's [`crate::sink::guard`] on what it appends.
+
+pub mod cache;
+mod engine;
+pub mod limits;
+pub mod world;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use chainsink_format::Hash;
+use wasmtime::component::{Component, Linker};
+use wasmtime::Engine;
+
+use crate::bindings::AuditSinkPre;
+use crate::capability::LogFile;
+use crate::sink::{Sink, SinkError, SinkOptions};
+use crate::store::SinkState;
+use cache::{CacheError, CacheOutcome, ComponentCache};
+use limits::SinkLimits;
+pub use world::WorldCheck;
+
+/// The default sink component, built from `guests/sink/` by `build.rs`.
+pub const DEFAULT_SINK_WASM: &[u8] = include_bytes!(concat!(
+    env!("OUT_DIR"),
+    "/chainsink_guest_sink.component.wasm"
+));
+
+/// Name the embedded default sink goes by in messages.
+pub const DEFAULT_SINK_NAME: &str = "default sink (embedded)";
+
+/// How often the epoch advances; call deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Why a component could not be loaded as a sink.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The component file could not be read.
+    #[error("cannot read sink component {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid component for this engine.
+    #[error(
+        "sink {name} is not a valid wasm component: {message}; build it with `cargo component` or `wasm-tools component new`"
+    )]
+    Compile {
+        /// The sink's name (its path).
+        name: String,
+        /// Wasmtime's explanation.
+        message: String,
+    },
+    /// The component does not implement the `audit-sink` world.
+    #[error(
+        "sink {name} does not fit the chainsink:audit/audit-sink world (wit/audit.wit):\n{}",
+        problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+    )]
+    Mismatch {
+        /// The sink's name (its path).
+        name: String,
+        /// Each thing that is wrong.
+        problems: Vec<String>,
+    },
+    /// The engine could not be configured.
+    #[error("cannot set up the wasm engine: {0}")]
+    Engine(String),
+    /// The component cache directory cannot be used.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
+
+/// How the runtime allocates instances.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Allocator {
+    /// The pooling allocator, with room for this many live sink instances.
+    Pooling {
+        /// Live sink instances the pool holds.
+        max_sinks: u32,
+    },
+    /// On-demand allocation (`mmap` per instance).
+    OnDemand {
+        /// Why not pooling: it was turned off, or its reservation failed.
+        reason: String,
+    },
+}
+
+/// How to build a [`SinkRuntime`].
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// The limits each sink gets, unless opened with its own
+    /// ([`SinkRuntime::open_with_limits`]).
+    pub limits: SinkLimits,
+    /// Live sink instances the pooling allocator reserves room for. Opening
+    /// more at once fails (with a clear error) until some are dropped.
+    /// Default 1000.
+    pub max_sinks: u32,
+    /// Use the pooling allocator (default); falls back to on-demand, with a
+    /// warning, when the reservation fails.
+    pub pooling: bool,
+    /// Cache compiled components in this directory (see [`cache`]);
+    /// `None` (the default) compiles in every process.
+    pub cache_dir: Option<PathBuf>,
+    /// Meter fuel, so [`SinkLimits::fuel`] can be enforced. Costs some speed
+    /// on every call, so it is on only when asked for, or when
+    /// `limits.fuel` is set.
+    pub fuel: bool,
+    /// Which sinks get every call's appended bytes checked against its
+    /// receipts (see [`crate::sink::guard`]).
+    pub check_appends: AppendChecks,
+}
+
+/// Which sinks the host re-checks at every call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AppendChecks {
+    /// Every sink.
+    All,
+    /// Every sink but the embedded default (the default): its records are
+    /// `chainsink-format`'s own and its bytes are part of this binary, so
+    /// checking it would only hash every record twice.
+    #[default]
+    ThirdParty,
+    /// None: leave it to `chainsink verify`.
+    Off,
+}
+
+impl Default for RuntimeConfig {
+    /// Default limits, a pool of 1000 sinks, no disk cache, no fuel, append
+    /// checks on every sink but the embedded default.
+    fn default() -> Self {
+        RuntimeConfig {
+            limits: SinkLimits::default(),
+            max_sinks: 1000,
+            pooling: true,
+            cache_dir: None,
+            fuel: false,
+            check_appends: AppendChecks::default(),
+        }
+    }
+}
+
+/// Wasmtime setup shared by every sink in the process.
+///
+/// Holds the engine, the linker with chainsink's imports (and an empty WASI
+/// for wasip2 components), the compiled components, the limits each instance
+/// gets, and the thread that advances the epoch for call deadlines. Construct
+/// one per process and pass it around (it is `Send + Sync`); see the
+/// [module docs](self) for how the engine is set up.
+pub struct SinkRuntime {
+    engine: Engine,
+    engine_key: Hash,
+    linker: Linker<SinkState>,
+    limits: SinkLimits,
+    allocator: Allocator,
+    cache: Option<ComponentCache>,
+    fuel: bool,
+    check_appends: AppendChecks,
+    /// SHA-256 of the embedded default sink.
+    default_sha256: Hash,
+    /// Components compiled by this runtime, by SHA-256 of their bytes.
+    compiled: Mutex<HashMap<Hash, Component>>,
+    /// The embedded default sink, once loaded.
+    default: Mutex<Option<SinkComponent>>,
+}
+
+impl std::fmt::Debug for SinkRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinkRuntime")
+            .field("limits", &self.limits)
+            .field("allocator", &self.allocator)
+            .field("cache", &self.cache)
+            .field("fuel", &self.fuel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a loaded component's machine code came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Already compiled by this runtime: the code is shared.
+    Memory,
+    /// Compiled from the wasm bytes (no disk cache configured).
+    Compiled,
+    /// Through the disk cache: a hit, or compiled (and stored).
+    Cache(CacheOutcome),
+}
+
+/// A component checked against the `audit-sink` world and ready to
+/// instantiate cheaply, any number of times.
+#[derive(Clone)]
+pub struct SinkComponent {
+    name: Arc<str>,
+    pre: AuditSinkPre<SinkState>,
+    imports: Vec<String>,
+    sha256: Hash,
+    size: usize,
+    origin: Origin,
+}
+
+impl std::fmt::Debug for SinkComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinkComponent")
+            .field("name", &self.name)
+            .field("imports", &self.imports)
+            .field("sha256", &self.sha256.to_hex())
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SinkComponent {
+    /// The sink's name: its path, or the default sink's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The names of everything the component imports.
+    pub fn imports(&self) -> &[String] {
+        &self.imports
+    }
+
+    /// SHA-256 of the component's bytes, as 64 hex digits.
+    pub fn sha256(&self) -> String {
+        self.sha256.to_hex()
+    }
+
+    /// Size of the component's bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Where its compiled code came from.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// The compiled component.
+    pub fn component(&self) -> &Component {
+        self.pre.instance_pre().component()
+    }
+}
+
+impl SinkRuntime {
+    /// A runtime with these limits and otherwise the defaults of
+    /// [`RuntimeConfig`] (pooling for 1000 sinks, no disk cache).
+    pub fn new(limits: SinkLimits) -> Result<SinkRuntime, LoadError> {
+        SinkRuntime::with_config(RuntimeConfig {
+            limits,
+            ..RuntimeConfig::default()
+        })
+    }
+
+    /// A runtime set up as `config` says.
+    pub fn with_config(config: RuntimeConfig) -> Result<SinkRuntime, LoadError> {
+        let fuel = config.fuel || config.limits.fuel.is_some();
+        let (engine, allocator) = engine::build(&config, fuel)?;
+        let engine_err = |e: wasmtime::Error| LoadError::Engine(format!("{e:#}"));
+        let mut linker = Linker::new(&engine);
+        crate::capability::add_to_linker(&mut linker).map_err(engine_err)?;
+        let cache = match &config.cache_dir {
+            Some(dir) => Some(ComponentCache::new(dir)?),
+            None => None,
+        };
+        // The ticker lives as long as the engine, not the runtime: a sink
+        // (its store holds the engine) must keep its deadline after the
+        // runtime that opened it is dropped. It stops within a tick of the
+        // last engine handle going.
+        let ticking = engine.weak();
+        thread::Builder::new()
+            .name("chainsink-epoch".into())
+            .spawn(move || {
+                loop {
+                    thread::sleep(EPOCH_TICK);
+                    match ticking.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .map_err(|e| LoadError::Engine(format!("cannot start the epoch thread: {e}")))?;
+        Ok(SinkRuntime {
+            engine_key: ComponentCache::engine_key(&engine),
+            engine,
+            linker,
+            limits: config.limits,
+            allocator,
+            cache,
+            fuel,
+            check_appends: config.check_appends,
+            default_sha256: Hash::of(DEFAULT_SINK_WASM),
+            compiled: Mutex::new(HashMap::new()),
+            default: Mutex::new(None),
+        })
+    }
+
+    /// The limits every sink instance of this runtime gets by default.
+    pub fn limits(&self) -> &SinkLimits {
+        &self.limits
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// How instances are allocated: pooling, or on-demand and why.
+    pub fn allocator(&self) -> &Allocator {
+        &self.allocator
+    }
+
+    /// The disk cache of compiled components, if any.
+    pub fn cache(&self) -> Option<&ComponentCache> {
+        self.cache.as_ref()
+    }
+
+
+    /// Loads the embedded default sink (compiled once per runtime, and
+    /// precompiled into the disk cache at first use when there is one).
+    pub fn default_component(&self) -> Result<SinkComponent, LoadError> {
+        let mut default = self.default.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = &*default {
+            let mut c = c.clone();
+            c.origin = Origin::Memory;
+            return Ok(c);
+        }
+        let c = self.load_bytes(DEFAULT_SINK_NAME, DEFAULT_SINK_WASM)?;
+        *default = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Loads a sink component from a `.wasm` file.
+    pub fn load_file(&self, path: &Path) -> Result<SinkComponent, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        self.load_bytes(&path.display().to_string(), &bytes)
+    }
+
+    /// Compiles `bytes` (or finds them compiled) and checks them against the
+    /// `audit-sink` world.
+    pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<SinkComponent, LoadError> {
+        let (component, sha256, origin) = self.compile(name, bytes)?;
+        self.check(name, component, sha256, bytes.len(), origin)
+    }
+
+    /// The compiled form of `bytes`: from this runtime's table, the disk
+    /// cache, or Cranelift, in that order.
+    pub(crate) fn compile(
+        &self,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<(Component, Hash, Origin), LoadError> {
+        let sha256 = Hash::of(bytes);
+        if let Some(c) = self.lock_compiled().get(&sha256) {
+            return Ok((c.clone(), sha256, Origin::Memory));
+        }
+        let compiled = match &self.cache {
+            Some(cache) => cache
+                .load(&self.engine, &self.engine_key, bytes, &sha256)
+                .map(|(c, outcome)| (c, Origin::Cache(outcome))),
+            None => Component::from_binary(&self.engine, bytes).map(|c| (c, Origin::Compiled)),
+        };
+        let (component, origin) = compiled.map_err(|e| LoadError::Compile {
+            name: name.into(),
+            message: format!("{e:#}"),
+        })?;
+        self.lock_compiled().insert(sha256, component.clone());
+        Ok((component, sha256, origin))
+    }
+
+    fn lock_compiled(&self) -> std::sync::MutexGuard<'_, HashMap<Hash, Component>> {
+        self.compiled.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What `component` imports and exports, and every way it does not fit
+    /// the `audit-sink` world as this runtime provides it.
+    pub fn check_world(&self, component: &Component) -> WorldCheck {
+        self.world(component).0
+    }
+
+    fn world(&self, component: &Component) -> (WorldCheck, Option<AuditSinkPre<SinkState>>) {
+        let mut check = world::check_names(&self.engine, component);
+        if !check.problems.is_empty() {
+            return (check, None);
+        }
+        match self.linker.instantiate_pre(component) {
+            Ok(pre) => match AuditSinkPre::new(pre) {
+                Ok(pre) => return (check, Some(pre)),
+                Err(e) => check
+                    .problems
+                    .push(format!("its exports do not match: {e:#}")),
+            },
+            Err(e) => check
+                .problems
+                .push(format!("its imports do not match: {e:#}")),
+        }
+        (check, None)
+    }
+
+    fn check(
+        &self,
+        name: &str,
+        component: Component,
+        sha256: Hash,
+        size: usize,
+        origin: Origin,
+    ) -> Result<SinkComponent, LoadError> {
+        match self.world(&component) {
+            (check, Some(pre)) => Ok(SinkComponent {
+                name: name.into(),
+                pre,
+                imports: check.imports,
+                sha256,
+                size,
+                origin,
+            }),
+            (check, None) => Err(LoadError::Mismatch {
+                name: name.into(),
+                problems: check.problems,
+            }),
+        }
+    }
+
+    /// Instantiates `component` in a fresh store that holds only `log`, and
+    /// opens it (resuming the chain from the log's tail), with this
+    /// runtime's limits.
+    pub fn open(
+        &self,
+        component: &SinkComponent,
+        log: LogFile,
+        options: &SinkOptions,
+    ) -> Result<Sink, SinkError> {
+        self.open_with_limits(component, log, options, &self.limits)
+    }
+
+    /// Like [`open`](Self::open), with limits of its own for this instance.
+    ///
+    /// A fuel limit needs a runtime that meters fuel ([`RuntimeConfig::fuel`]);
+    /// without one, opening fails with an error that says so. Memory, table
+    /// and time limits may be anything; the pool's per-slot maximum (4 GiB of
+    /// memory, the runtime's table limit) still applies.
+    pub fn open_with_limits(
+        &self,
+        component: &SinkComponent,
+        log: LogFile,
+        options: &SinkOptions,
+        limits: &SinkLimits,
+    ) -> Result<Sink, SinkError> {
+        if !Engine::same(component.component().engine(), &self.engine) {
+            return Err(SinkError::Trap {
+                sink: component.name.to_string(),
+                call: "instantiate",
+                reason: "the component was loaded by another SinkRuntime; load it with the \
+                         runtime that opens it"
+                    .into(),
+            });
+        }
+        if limits.fuel.is_some() && !self.fuel {
+            return Err(SinkError::Trap {
+                sink: component.name.to_string(),
+                call: "instantiate",
+                reason: "a fuel limit was set for this sink, but its runtime does not meter \
+                         fuel; build the runtime with RuntimeConfig::fuel (or --sink-fuel)"
+                    .into(),
+            });
+        }
+        let path = log.path().to_path_buf();
+        let state = SinkState::new(
+            Arc::new(log),
+            component.name.clone(),
+            limits.clone(),
+            match self.check_appends {
+                AppendChecks::All => true,
+                AppendChecks::ThirdParty => component.sha256 != self.default_sha256,
+                AppendChecks::Off => false,
+            },
+        );
+        let ticks = state.limiter.deadline_ticks(EPOCH_TICK);
+        let store = crate::store::new_store(&self.engine, state, EPOCH_TICK);
+        let fuel = self.fuel.then(|| limits.fuel.unwrap_or(u64::MAX));
+        Sink::start(
+            store,
+            &component.pre,
+            component.name.clone(),
+            path,
+            options,
+            ticks,
+            fuel,
+        )
+    }
+}
+

@@ -1,0 +1,719 @@
+//! A running sink instance, safe to share between threads.
+//!
+//! Every call goes through one mutex, so many threads get one linear chain.
+//! Timestamps are taken inside the lock, so they never run backwards along
+//! the chain. A sink that traps is discarded (wasmtime poisons it) and every
+//! later call reports the original trap.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use wasmtime::Store;
+
+use crate::bindings::AuditSink as Bindings;
+use crate::bindings::AuditSinkPre;
+use crate::bindings::chainsink::audit::types as wit;
+use crate::store::SinkState;
+use crate::timestamp;
+use chainsink_format::Hash;
+use chainsink_format::chain::seal;
+use chainsink_format::record::{Actor as FormatActor, Event as FormatEvent};
+use chainsink_format::rejection::{REJECTED_EVENT, Rejected};
+use group_commit::GroupCommit;
+use guard::KnownTail;
+
+pub mod group_commit;
+pub(crate) mod guard;
+
+/// Who caused an event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    /// The executor's host identity.
+    pub host_id: String,
+    /// The account it runs as.
+    pub user: String,
+}
+
+/// When appended records must be durable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync before every emit returns (the reference's behaviour).
+    #[default]
+    Always,
+    /// Group commit: emitters share syncs (the sink itself does not sync).
+    Batch,
+    /// Sync only on flush and close.
+    None,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "always" => Ok(Durability::Always),
+            "batch" => Ok(Durability::Batch),
+            "none" => Ok(Durability::None),
+            other => Err(format!(
+                "unknown durability {other:?}: use always, batch or none"
+            )),
+        }
+    }
+}
+
+/// How a sink is opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SinkOptions {
+    /// Link records with the SHA-256 chain.
+    pub hash_chain: bool,
+    /// When records must be durable.
+    pub durability: Durability,
+    /// The actor stamped on events that carry none.
+    pub actor: Actor,
+}
+
+/// One event to record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Event {
+    /// Dotted event type, such as `task.completed`.
+    pub event_type: String,
+    /// The workflow it belongs to.
+    pub workflow_id: Option<String>,
+    /// The event's fields: the text of one JSON object.
+    pub payload: String,
+    /// A fixed timestamp (`YYYY-MM-DDTHH:MM:SS.ffffff+00:00`); now when None.
+    pub timestamp: Option<String>,
+    /// Overrides the sink's actor.
+    pub actor: Option<Actor>,
+}
+
+/// Proof that a record was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The record's 1-based position in the log.
+    pub seq: u64,
+    /// The record's hash; None with the chain off.
+    pub hash: Option<String>,
+}
+
+/// Where the log stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// Records in the log.
+    pub records: u64,
+    /// The last record's hash (64 zeros when empty); None with the chain off.
+    pub hash: Option<String>,
+    /// Log size in bytes.
+    pub bytes: u64,
+}
+
+/// Why a sink call failed.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The event is malformed; nothing was written.
+    #[error("invalid audit event: {0}")]
+    InvalidEvent(String),
+    /// The existing log cannot be continued; nothing was written.
+    #[error("audit log {path} cannot be continued: {message}")]
+    CorruptLog {
+        /// The log.
+        path: PathBuf,
+        /// The sink's explanation.
+        message: String,
+    },
+    /// Reading or writing the log failed.
+    #[error("audit log {path}: I/O failed: {message}")]
+    Io {
+        /// The log.
+        path: PathBuf,
+        /// The sink's explanation.
+        message: String,
+    },
+    /// The sink was used before open or after close.
+    #[error("audit sink {sink} is not open")]
+    NotOpen {
+        /// The sink's name.
+        sink: String,
+    },
+    /// The sink trapped; its instance was discarded.
+    #[error("audit sink {sink} trapped in `{call}`: {reason}; the instance was discarded")]
+    Trap {
+        /// The sink's name.
+        sink: String,
+        /// The sink function that trapped.
+        call: &'static str,
+        /// Trap reason, with the sink's panic message when it sent one.
+        reason: String,
+    },
+    /// The sink returned data that breaks the contract.
+    #[error(
+        "audit sink {sink} broke the contract in `{call}`: {message}; the instance was discarded"
+    )]
+    Contract {
+        /// The sink's name.
+        sink: String,
+        /// The sink function.
+        call: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+impl SinkError {
+    /// Whether the instance is gone (it trapped or broke the contract): a
+    /// new one, [`Sink::reopen`], is the only way on.
+    pub fn instance_gone(&self) -> bool {
+        matches!(self, SinkError::Trap { .. } | SinkError::Contract { .. })
+    }
+}
+
+/// A live sink instance: one store, one log, one chain.
+pub struct Sink {
+    inner: Mutex<Live>,
+    /// The component, ready to instantiate again ([`Sink::reopen`]).
+    pre: AuditSinkPre<SinkState>,
+    /// How the sink is opened.
+    wit_options: wit::Options,
+    /// Shared syncs, for `Durability::Batch`.
+    commit: Option<GroupCommit>,
+    name: Arc<str>,
+    path: PathBuf,
+    actor: Actor,
+    chained: bool,
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Live {
+    store: Store<SinkState>,
+    /// None once the instance is discarded (trap, contract breach) or closed.
+    bindings: Option<Bindings>,
+    /// Why the instance is gone, repeated to later callers.
+    gone: Option<SinkError>,
+    /// Records in the log, as the host has counted receipts.
+    records: u64,
+    deadline_ticks: u64,
+    fuel: Option<u64>,
+}
+
+impl Sink {
+    pub(crate) fn start(
+        mut store: Store<SinkState>,
+        pre: &AuditSinkPre<SinkState>,
+        name: Arc<str>,
+        path: PathBuf,
+        options: &SinkOptions,
+        deadline_ticks: u64,
+        fuel: Option<u64>,
+    ) -> Result<Sink, SinkError> {
+        store.set_epoch_deadline(deadline_ticks);
+        if let Some(fuel) = fuel {
+            store.set_fuel(fuel).ok();
+        }
+        let bindings = instantiate(pre, &mut store, &name)?;
+        let sink_options = wit::Options {
+            hash_chain: options.hash_chain,
+            durability: match options.durability {
+                Durability::Always => wit::Durability::Always,
+                Durability::Batch => wit::Durability::Batch,
+                Durability::None => wit::Durability::None,
+            },
+        };
+        let commit = match options.durability {
+            Durability::Batch => {
+                let file = store.data().log().sync_handle().map_err(|e| SinkError::Io {
+                    path: path.clone(),
+                    message: format!("cannot get a handle to sync the log: {e}"),
+                })?;
+                Some(GroupCommit::new(file, 0))
+            }
+            _ => None,
+        };
+        let sink = Sink {
+            commit,
+            pre: pre.clone(),
+            wit_options: sink_options,
+            inner: Mutex::new(Live {
+                store,
+                bindings: Some(bindings),
+                gone: None,
+                records: 0,
+                deadline_ticks,
+                fuel,
+            }),
+            name,
+            path,
+            actor: options.actor.clone(),
+            chained: options.hash_chain,
+        };
+        sink.open_instance(&mut sink.lock())?;
+        Ok(sink)
+    }
+
+    /// Replaces a discarded (trapped or breaching) instance with a fresh one
+    /// on the same log, which resumes the chain from the log's tail, as
+    /// [`Sink::start`] did. For fail-open auditing that goes on after a
+    /// trap. Fails, leaving the sink discarded, if the new instance cannot
+    /// start.
+    pub fn reopen(&self) -> Result<Head, SinkError> {
+        let mut live = self.lock();
+        let fresh = live.store.data().fresh();
+        let mut store =
+            crate::store::new_store(live.store.engine(), fresh, crate::runtime::EPOCH_TICK);
+        store.set_epoch_deadline(live.deadline_ticks);
+        if let Some(fuel) = live.fuel {
+            store.set_fuel(fuel).ok();
+        }
+        let bindings = instantiate(&self.pre, &mut store, &self.name)?;
+        live.store = store;
+        live.bindings = Some(bindings);
+        live.gone = None;
+        self.open_instance(&mut live)
+    }
+
+    /// Opens the current instance on its log.
+    fn open_instance(&self, live: &mut Live) -> Result<Head, SinkError> {
+        self.read_known_tail(live)?;
+        let options = self.wit_options;
+        let head = self.call_locked(live, "open", |b, s| {
+            b.chainsink_audit_sink().call_open(s, options)
+        })?;
+        let head = self.check_head_locked(live, "open", head)?;
+        live.records = head.records;
+        Ok(head)
+    }
+
+    /// For a checked sink, reads the log's tail natively before the sink
+    /// runs, so the guard knows what its first record must continue.
+    fn read_known_tail(&self, live: &mut Live) -> Result<(), SinkError> {
+        let state = live.store.data_mut();
+        if !state.log_file.guard.enabled() {
+            return Ok(());
+        }
+        let known = KnownTail::read(state.log(), self.chained).map_err(|message| {
+            SinkError::CorruptLog {
+                path: self.path.clone(),
+                message: format!(
+                    "{message}; nothing was written: run `chainsink verify` on the log"
+                ),
+            }
+        })?;
+        state.log_file.guard.resume(known);
+        Ok(())
+    }
+
+    /// The sink's name (component path or the default's name).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The log's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records one event.
+    pub fn emit(&self, event: &Event) -> Result<Receipt, SinkError> {
+        let mut live = self.lock();
+        let wit_event = self.to_wit(event, &timestamp::now());
+        let receipt = self.call_locked(&mut live, "emit", |b, s| {
+            b.chainsink_audit_sink().call_emit(s, &wit_event)
+        })?;
+        let mut receipts = self.check_receipts(&mut live, "emit", 1, vec![receipt])?;
+        drop(live);
+        self.wait_durable(&receipts)?;
+        Ok(receipts.remove(0))
+    }
+
+    /// Records several events, in order, with one write (all or nothing).
+    pub fn emit_batch(&self, events: &[Event]) -> Result<Vec<Receipt>, SinkError> {
+        let mut live = self.lock();
+        let now = timestamp::now();
+        let wit_events: Vec<wit::Event> = events.iter().map(|e| self.to_wit(e, &now)).collect();
+        let receipts = self.call_locked(&mut live, "emit-batch", |b, s| {
+            b.chainsink_audit_sink().call_emit_batch(s, &wit_events)
+        })?;
+        let receipts = self.check_receipts(&mut live, "emit-batch", events.len(), receipts)?;
+        drop(live);
+        self.wait_durable(&receipts)?;
+        Ok(receipts)
+    }
+
+    /// With `Durability::Batch`, waits for a (shared) sync covering `receipts`.
+    fn wait_durable(&self, receipts: &[Receipt]) -> Result<(), SinkError> {
+        match (&self.commit, receipts.last()) {
+            (Some(commit), Some(last)) => {
+                commit.wait_durable(last.seq).map_err(|e| SinkError::Io {
+                    path: self.path.clone(),
+                    message: format!(
+                        "sync failed: {e}; records up to seq {} may not be durable",
+                        last.seq
+                    ),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The WIT form of `e`, stamped `now` unless it has its own time.
+    fn to_wit(&self, e: &Event, now: &str) -> wit::Event {
+        let actor = e.actor.as_ref().unwrap_or(&self.actor);
+        wit::Event {
+            timestamp: e.timestamp.clone().unwrap_or_else(|| now.to_string()),
+            event_type: e.event_type.clone(),
+            workflow_id: e.workflow_id.clone(),
+            actor: wit::Actor {
+                host_id: actor.host_id.clone(),
+                user: actor.user.clone(),
+            },
+            payload: e.payload.clone(),
+        }
+    }
+
+    /// Makes every record so far durable.
+    pub fn flush(&self) -> Result<(), SinkError> {
+        self.call("flush", |b, s| b.chainsink_audit_sink().call_flush(s))
+    }
+
+    /// Where the chain stands.
+    pub fn head(&self) -> Result<Head, SinkError> {
+        let head = self.call("head", |b, s| b.chainsink_audit_sink().call_head(s))?;
+        self.check_head("head", head)
+    }
+
+    /// Flushes and closes the sink; later calls fail with `NotOpen`.
+    pub fn close(&self) -> Result<Head, SinkError> {
+        let head = self.call("close", |b, s| b.chainsink_audit_sink().call_close(s))?;
+        let mut live = self.lock();
+        live.bindings = None;
+        live.gone = Some(SinkError::NotOpen {
+            sink: self.name.to_string(),
+        });
+        drop(live);
+        self.check_head("close", head)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Live> {
+        // A panic while holding the lock leaves nothing half-done on the host
+        // side: the guest state is discarded on a trap anyway.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn call<R>(
+        &self,
+        call: &'static str,
+        f: impl FnOnce(&Bindings, &mut Store<SinkState>) -> wasmtime::Result<Result<R, wit::SinkError>>,
+    ) -> Result<R, SinkError> {
+        let mut live = self.lock();
+        self.call_locked(&mut live, call, f)
+    }
+
+    fn call_locked<R>(
+        &self,
+        live: &mut Live,
+        call: &'static str,
+        f: impl FnOnce(&Bindings, &mut Store<SinkState>) -> wasmtime::Result<Result<R, wit::SinkError>>,
+    ) -> Result<R, SinkError> {
+        if let Some(gone) = &live.gone {
+            return Err(gone.clone());
+        }
+        let Some(bindings) = live.bindings.as_ref() else {
+            return Err(SinkError::NotOpen {
+                sink: self.name.to_string(),
+            });
+        };
+        live.store.set_epoch_deadline(live.deadline_ticks);
+        if let Some(fuel) = live.fuel {
+            live.store.set_fuel(fuel).ok();
+        }
+        live.store.data_mut().start_call();
+        match f(bindings, &mut live.store) {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => {
+                let err = self.guest_error(e);
+                live.store.data_mut().log_file.guard.reject_pending();
+                match self.mark_rejected(live, &err.to_string()) {
+                    Some(note) => Err(self.with_note(err, &note)),
+                    None => Err(err),
+                }
+            }
+            Err(trap) => {
+                let mut reason = describe_trap(&trap);
+                if let Some(msg) = live.store.data_mut().diagnostics.last_error.take() {
+                    reason.push_str(&format!(" ({msg})"));
+                }
+                live.store.data_mut().log_file.guard.reject_pending();
+                if let Some(note) = self.mark_rejected(live, &reason) {
+                    reason.push_str("; ");
+                    reason.push_str(&note);
+                }
+                let err = SinkError::Trap {
+                    sink: self.name.to_string(),
+                    call,
+                    reason,
+                };
+                self.discard(live, err.clone());
+                Err(err)
+            }
+        }
+    }
+
+    /// `err` with `note` (what the host did about rejected bytes) added.
+    fn with_note(&self, err: SinkError, note: &str) -> SinkError {
+        match err {
+            SinkError::InvalidEvent(m) => SinkError::InvalidEvent(format!("{m}; {note}")),
+            SinkError::CorruptLog { path, message } => SinkError::CorruptLog {
+                path,
+                message: format!("{message}; {note}"),
+            },
+            SinkError::Io { path, message } => SinkError::Io {
+                path,
+                message: format!("{message}; {note}"),
+            },
+            other => other,
+        }
+    }
+
+    /// If the guard refused bytes this call appended, marks them in the log
+    /// at once with a `chain.rejected` record (see
+    /// [`chainsink_format::rejection`]), linked from the last valid record.
+    /// Returns what was done, for the error message.
+    fn mark_rejected(&self, live: &mut Live, breach: &str) -> Option<String> {
+        let state = live.store.data_mut();
+        let (offset, mut bytes) = state.log_file.guard.take_rejected()?;
+        let known = state.log_file.guard.known().unwrap_or_default();
+        let mut out = Vec::new();
+        if bytes.last() != Some(&b'\n') {
+            out.push(b'\n');
+            bytes.push(b'\n');
+        }
+        let claim = Rejected::of(offset, &bytes);
+        let payload = claim.payload(&self.name, breach);
+        let seq = known.seq.unwrap_or(live.records) + 1;
+        let now = timestamp::now();
+        let record = FormatEvent {
+            timestamp: &now,
+            event_type: REJECTED_EVENT,
+            workflow_id: None,
+            actor: FormatActor {
+                host_id: &self.actor.host_id,
+                user: &self.actor.user,
+            },
+            payload: &payload,
+        };
+        let prev = self.chained.then(|| known.hash.unwrap_or(Hash::GENESIS));
+        let written = seal(&record, seq, prev.as_ref(), &mut out)
+            .map_err(|e| e.to_string())
+            .and_then(|hash| {
+                let log = state.log();
+                let at = log.append(&out).map_err(|e| e.to_string())?;
+                log.sync().map_err(|e| e.to_string())?;
+                Ok((hash, at))
+            });
+        match written {
+            Ok((hash, at)) => {
+                let end = at + out.len() as u64;
+                state.log_file.guard.host_record(hash, seq, end);
+                live.records = seq;
+                Some(format!(
+                    "the {} byte(s) it appended at log offset {offset} are not acknowledged; \
+                     the host marked them with a `{REJECTED_EVENT}` record (seq {seq})",
+                    claim.length
+                ))
+            }
+            Err(e) => {
+                tracing::error!(
+                    "AUDITING DEGRADED: sink {} appended {} byte(s) at log offset {offset} that \
+                     were refused, and the host could not mark them in the log: {e}; \
+                     `chainsink verify` will report them as tampering",
+                    self.name,
+                    claim.length
+                );
+                Some(format!(
+                    "the {} byte(s) it appended at log offset {offset} are not acknowledged, \
+                     and marking them failed: {e}",
+                    claim.length
+                ))
+            }
+        }
+    }
+
+    fn discard(&self, live: &mut Live, why: SinkError) {
+        // The caller reports `why`; this is for the operator's debug log.
+        tracing::debug!(sink = &*self.name, "discarding sink instance: {why}");
+        live.bindings = None;
+        live.gone = Some(why);
+        // Drop the poisoned instance now (its memory and pool slot), not when the Sink goes.
+        live.store = crate::store::discarded_store(&live.store);
+    }
+
+    fn guest_error(&self, e: wit::SinkError) -> SinkError {
+        match e {
+            wit::SinkError::InvalidEvent(m) => SinkError::InvalidEvent(m),
+            wit::SinkError::CorruptLog(message) => SinkError::CorruptLog {
+                path: self.path.clone(),
+                message,
+            },
+            wit::SinkError::Io(message) => SinkError::Io {
+                path: self.path.clone(),
+                message,
+            },
+            wit::SinkError::NotOpen => SinkError::NotOpen {
+                sink: self.name.to_string(),
+            },
+        }
+    }
+
+    fn check_head(&self, call: &'static str, head: wit::ChainHead) -> Result<Head, SinkError> {
+        self.check_head_locked(&mut self.lock(), call, head)
+    }
+
+    fn check_head_locked(
+        &self,
+        live: &mut Live,
+        call: &'static str,
+        head: wit::ChainHead,
+    ) -> Result<Head, SinkError> {
+        if let Err(message) = check_hash_field(head.hash.as_deref(), self.chained) {
+            let err = SinkError::Contract {
+                sink: self.name.to_string(),
+                call,
+                message: format!("head hash: {message}"),
+            };
+            self.discard(live, err.clone());
+            return Err(err);
+        }
+        Ok(Head {
+            records: head.records,
+            hash: head.hash,
+            bytes: head.bytes,
+        })
+    }
+
+    /// Receipts must count up, one per event, past the records we know of
+    /// (a sink may write records of its own first, such as `chain.recovered`),
+    /// each with a well-formed hash exactly when the chain is on.
+    fn check_receipts(
+        &self,
+        live: &mut Live,
+        call: &'static str,
+        sent: usize,
+        receipts: Vec<wit::Receipt>,
+    ) -> Result<Vec<Receipt>, SinkError> {
+        let mut problem = None;
+        if receipts.len() != sent {
+            problem = Some(format!("{} receipts for {sent} events", receipts.len()));
+        }
+        let mut last = live.records;
+        for (i, r) in receipts.iter().enumerate() {
+            if problem.is_some() {
+                break;
+            }
+            let ok_seq = if i == 0 {
+                r.seq > last
+            } else {
+                r.seq == last + 1
+            };
+            if !ok_seq {
+                problem = Some(format!(
+                    "receipt {i} has seq {}, after seq {last}; receipts must count up one by one",
+                    r.seq
+                ));
+            } else if let Err(m) = check_hash_field(r.hash.as_deref(), self.chained) {
+                problem = Some(format!("receipt {i}: {m}"));
+            }
+            last = r.seq;
+        }
+        if problem.is_none() {
+            // The receipts must match the bytes the sink appended (guard).
+            problem = live
+                .store
+                .data_mut()
+                .log_file
+                .guard
+                .check(&receipts, self.chained)
+                .err();
+        }
+        if let Some(mut message) = problem {
+            live.store.data_mut().log_file.guard.reject_pending();
+            if let Some(note) = self.mark_rejected(live, &message) {
+                message.push_str("; ");
+                message.push_str(&note);
+            }
+            let err = SinkError::Contract {
+                sink: self.name.to_string(),
+                call,
+                message,
+            };
+            self.discard(live, err.clone());
+            return Err(err);
+        }
+        live.records = last;
+        Ok(receipts
+            .into_iter()
+            .map(|r| Receipt {
+                seq: r.seq,
+                hash: r.hash,
+            })
+            .collect())
+    }
+}
+
+fn check_hash_field(hash: Option<&str>, chained: bool) -> Result<(), String> {
+    match (hash, chained) {
+        (Some(h), true) => {
+            if h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
+                Ok(())
+            } else {
+                Err(format!("{h:?} is not 64 lowercase hex digits"))
+            }
+        }
+        (None, false) => Ok(()),
+        (None, true) => Err("missing although the chain is on".into()),
+        (Some(_), false) => Err("present although the chain is off".into()),
+    }
+}
+
+/// Instantiates `pre` in `store`; a failure is reported as a trap in
+/// `instantiate`.
+fn instantiate(
+    pre: &AuditSinkPre<SinkState>,
+    store: &mut Store<SinkState>,
+    name: &str,
+) -> Result<Bindings, SinkError> {
+    pre.instantiate(store).map_err(|e| SinkError::Trap {
+        sink: name.to_string(),
+        call: "instantiate",
+        reason: format!("{e:#}"),
+    })
+}
+
+/// Names the trap: deadline, memory, or the wasm trap code.
+fn describe_trap(e: &wasmtime::Error) -> String {
+    if let Some(limit) = e.downcast_ref::<crate::runtime::limits::LimitExceeded>() {
+        return limit.to_string();
+    }
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => {
+            "deadline exceeded (the call ran past its time limit)".into()
+        }
+        Some(wasmtime::Trap::OutOfFuel) => {
+            "out of fuel: the call used up its fuel budget (raise it with --sink-fuel, or SinkLimits::fuel)".into()
+        }
+        Some(wasmtime::Trap::UnreachableCodeReached) => {
+            "unreachable executed (a panic or abort in the sink)".into()
+        }
+        Some(wasmtime::Trap::AllocationTooLarge) => "out of memory (memory limit reached)".into(),
+        Some(trap) => format!("wasm trap: {trap}"),
+        None => format!("{e:#}"),
+    }
+}
