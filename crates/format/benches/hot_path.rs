@@ -4,7 +4,6 @@
 #[path = "../tests/all/common.rs"]
 mod common;
 
-
 use std::hint::black_box;
 use std::time::Instant;
 

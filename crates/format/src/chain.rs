@@ -25,8 +25,9 @@ pub const HASH_MEMBER_LEN: usize = 9 + 64 + 3;
 /// `seq` is the record's 1-based position in the log. `prev` is `Some(previous hash)` (or
 /// `Some(&Hash::GENESIS)` for the first record) when the chain is on; then the record gets
 /// `prev_hash` and `hash` and the new hash is returned. With `None` the chain is off and the
-/// record has neither. The event is checked with [`record::validate`] first; on any error `out`
-/// is left as it was.
+/// record has neither. The event is checked with [`record::validate`] first; a record longer than
+/// [`crate::MAX_RECORD_BYTES`] is refused ([`RecordError::TooLarge`]), and so is an integer of more
+/// than [`json::MAX_INT_DIGITS`] digits. On any error `out` is left as it was.
 pub fn seal(
     event: &Event,
     seq: u64,
@@ -68,6 +69,14 @@ pub fn seal(
         None => out.extend_from_slice(b"null"),
     }
     out.push(b'}');
+    let size = out.len() - start + if prev.is_some() { HASH_MEMBER_LEN } else { 0 };
+    if size > crate::MAX_RECORD_BYTES {
+        out.truncate(start);
+        return Err(RecordError::TooLarge {
+            size,
+            limit: crate::MAX_RECORD_BYTES,
+        });
+    }
 
     let hash = prev.map(|_| {
         let hash = Hash::of(&out[start..]);

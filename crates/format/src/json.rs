@@ -10,11 +10,17 @@
 //!   (shortest round-trip digits; exponent form `1e-05`, `1.5e+300` when the decimal exponent is
 //!   below -4 or at least 16; otherwise fixed with at least one decimal, `3.0`; `-0.0` kept).
 //!
-//! Where we deliberately differ from Python (it would accept these and we reject them, with an
-//! error that says so): `NaN`, `Infinity` and `-Infinity` (not JSON; Python writes them bare),
-//! float literals that overflow to infinity (e.g. `1e400`), lone UTF-16 surrogate escapes
-//! (`"\ud800"`: not Unicode), and nesting deeper than [`MAX_DEPTH`]. Duplicate object keys: the
-//! last one wins, as in Python.
+//! This module is the WRITE side (the values a sink encodes). Where it deliberately differs from
+//! Python (Python would write these and we refuse them, with an error that says so): `NaN`,
+//! `Infinity` and `-Infinity` (not JSON; Python writes them bare), float literals that overflow to
+//! infinity (e.g. `1e400`), lone UTF-16 surrogate escapes (`"\ud800"`: a `serde_json` string
+//! cannot hold one), nesting deeper than [`MAX_WRITE_DEPTH`], and integers of more than
+//! [`MAX_INT_DIGITS`] digits (Python 3.11 cannot read them back: `int()` refuses longer digit
+//! strings). Duplicate object keys in parsed input: the last one wins, as in Python.
+//!
+//! The READ side ([`crate::verify::check_line`]) has its own scanner over raw bytes and accepts
+//! everything Python's `json.dumps(sort_keys=True)` writes, lone surrogates and nesting up to
+//! [`MAX_READ_DEPTH`] included; see `docs/audit-log.md`, "Limits and what counts as a valid record".
 //!
 //! Numbers keep their source text because the workspace builds `serde_json` with
 //! `arbitrary_precision`.
@@ -24,9 +30,29 @@ use alloc::vec::Vec;
 use core::fmt::{self, Write as _};
 use serde_json::{Map, Number, Value};
 
-/// Deepest nesting of arrays and objects accepted: serde_json's parser reads 127 levels, so
-/// [`write_value`] encodes no more, and every line we write can be read back.
-pub const MAX_DEPTH: usize = 127;
+/// Deepest nesting of arrays and objects we WRITE (a record's own object counts as one level).
+///
+/// serde_json's parser (used for payload text) reads 127 levels, so [`write_value`] encodes no
+/// more; Python 3.11 reads 995 levels back (see [`MAX_READ_DEPTH`]), so everything we write is
+/// readable by Python with a wide margin for callers deep in their own call stack.
+pub const MAX_WRITE_DEPTH: usize = 127;
+
+/// Old name of [`MAX_WRITE_DEPTH`].
+pub const MAX_DEPTH: usize = MAX_WRITE_DEPTH;
+
+/// Deepest nesting a verified line may have (the record's own object counts as one level).
+///
+/// Measured with Python 3.11.7 at its default recursion limit of 1000, from module level:
+/// `json.dumps(..., sort_keys=True)` writes at most 995 levels of nested lists or dicts and
+/// `json.loads` reads at most 995 (one more raises `RecursionError`). Python's limit shrinks by
+/// one for each frame its caller already has on the stack, so 995 is the most any default Python
+/// writes, and what the reference verifier reads when it calls `json.loads` from module level.
+pub const MAX_READ_DEPTH: usize = 995;
+
+/// Most decimal digits in an integer (sign not counted): Python 3.11's default
+/// `sys.get_int_max_str_digits()`. `json.loads` fails on a longer integer and `json.dumps`
+/// cannot write one, so we never write one and a line holding one is not a valid record.
+pub const MAX_INT_DIGITS: usize = 4300;
 
 /// Why a JSON text or value cannot be stored in the log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,6 +112,17 @@ pub enum JsonError {
     BadNumber {
         /// The number text (shortened when long).
         number: String,
+    },
+    /// An integer with more than [`MAX_INT_DIGITS`] digits: Python cannot read it back.
+    #[error(
+        "integer with {digits} digits is longer than the limit of {limit} digits (Python 3.11's \
+         int max str digits: json.loads refuses it); send it as a string"
+    )]
+    IntegerTooLong {
+        /// Its number of digits (sign not counted).
+        digits: usize,
+        /// [`MAX_INT_DIGITS`].
+        limit: usize,
     },
     /// Arrays/objects nested deeper than [`MAX_DEPTH`].
     #[error("JSON nested deeper than {limit} levels; flatten the value")]
@@ -386,6 +423,13 @@ fn classify_number(t: &str) -> Result<NumKind, JsonError> {
         return Err(bad());
     }
     if int_end == b.len() {
+        let digits = int_end - usize::from(b[0] == b'-');
+        if digits > MAX_INT_DIGITS {
+            return Err(JsonError::IntegerTooLong {
+                digits,
+                limit: MAX_INT_DIGITS,
+            });
+        }
         return Ok(NumKind::Int);
     }
     let f: f64 = t.parse().map_err(|_| bad())?;
@@ -432,7 +476,7 @@ impl fmt::Write for StackBuf {
 }
 
 /// Appends Python's `repr(f)` for a finite `f` (callers check finiteness).
-fn write_float(out: &mut Vec<u8>, f: f64) {
+pub(crate) fn write_float(out: &mut Vec<u8>, f: f64) {
     // `{:e}` gives the shortest round-trip digits, e.g. `-1.2345e-7`, `0e0`, `5e-324`.
     let mut sb = StackBuf {
         buf: [0; 40],

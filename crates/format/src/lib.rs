@@ -22,7 +22,19 @@ pub mod recovery;
 pub mod verify;
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
+
+/// Longest record line, in bytes, without its `\n`: 1 MiB.
+///
+/// [`chain::seal`] refuses to write a longer record ([`record::RecordError::TooLarge`]) and
+/// [`verify::check_line`] refuses a longer line ([`verify::LineError::TooLong`]) before reading
+/// it. Why 1 MiB: an audit event is a few hundred bytes; 1 MiB leaves room for large payloads
+/// while bounding what one line costs every reader (the guest sink reads the log's last records in
+/// a window of at most 16 MiB to resume, the host verifier buffers a whole line, a wasm sink holds
+/// one record in its linear memory). Python has no such limit: a longer line Python wrote is
+/// refused by our verifier (a documented deviation; we never write one).
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
 
 /// A SHA-256 digest: a record's `hash` or `prev_hash`.
 ///
@@ -60,7 +72,7 @@ impl Hash {
     }
 
     /// Appends the 64 lowercase hex digits of this hash to `out`.
-    pub fn write_hex(&self, out: &mut alloc::vec::Vec<u8>) {
+    pub fn write_hex(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.hex_bytes());
     }
 

@@ -9,8 +9,8 @@ use crate::json::JsonError;
 pub const MAX_EVENT_TYPE_LEN: usize = 128;
 
 /// Deepest nesting inside a payload (the payload object counts as one level): the record around
-/// it adds one, and a line must stay within [`crate::json::MAX_DEPTH`].
-pub const MAX_PAYLOAD_DEPTH: usize = crate::json::MAX_DEPTH - 1;
+/// it adds one, and a line must stay within [`crate::json::MAX_WRITE_DEPTH`].
+pub const MAX_PAYLOAD_DEPTH: usize = crate::json::MAX_WRITE_DEPTH - 1;
 
 /// Who caused the event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +78,17 @@ pub enum RecordError {
     /// `seq` was 0; records are numbered from 1.
     #[error("seq must be at least 1 (records are numbered from 1 in the log)")]
     ZeroSeq,
+    /// The sealed line would be longer than [`crate::MAX_RECORD_BYTES`].
+    #[error(
+        "record is {size} bytes long once encoded, more than the limit of {limit} bytes a line; \
+         store large data elsewhere and put a reference (e.g. a path and its SHA-256) in the payload"
+    )]
+    TooLarge {
+        /// Length of the encoded line, without its `\n`.
+        size: usize,
+        /// [`crate::MAX_RECORD_BYTES`].
+        limit: usize,
+    },
     /// The payload cannot be encoded canonically.
     #[error("payload cannot be stored: {0}")]
     Payload(#[from] JsonError),

@@ -1,15 +1,45 @@
 //! Verification: one line at a time ([`check_line`]), then the links between lines
 //! ([`ChainVerifier`]).
 //!
-//! [`Mode::Fast`] checks a line in one pass over its bytes: JSON syntax with canonical spacing and
-//! escapes, ASCII only, the top-level fields, and `hash` against SHA-256 of the line with the
-//! bytes `"hash": "<64 hex>", ` removed. Anything unexpected sends the line down the full path,
-//! which parses, re-encodes and names the precise reason. [`Mode::Strict`] always takes the full
-//! path, so it also proves the line is byte-for-byte canonical (key order, number forms) — which
-//! Fast does not check beyond spacing and escapes.
+//! # What counts as a valid record
 //!
-//! Lines written by the Python reference sink have no `seq` and are accepted. Unknown extra
-//! top-level fields are accepted (they are covered by the hash).
+//! A line (its bytes without the `\n`) is a valid record only if, with `obj = json.loads(line)`:
+//! the line is EXACTLY `json.dumps(obj, sort_keys=True)` (Python's defaults: `", "` and `": "`,
+//! `ensure_ascii`), and `obj["hash"]` (when present) is `sha256(json.dumps({k: v for k, v in
+//! obj.items() if k != "hash"}, sort_keys=True))`. The reference verifier checks the second part
+//! only; we add the first, so a line hashed over its own non-canonical bytes (duplicate keys,
+//! unsorted keys, `1.50`, `\u00E9`, extra spaces) is refused. On top of that a record needs
+//! `actor` (object), `event_type` (string), `payload` (object), `timestamp` (string),
+//! `workflow_id` (string or null), `hash` and `prev_hash` together (64 lowercase hex) or neither,
+//! and `seq`, when present, an integer from 1. Records written by the Python reference sink have no
+//! `seq` and are accepted; unknown extra top-level fields are accepted (the hash covers them).
+//!
+//! Deviations from "whatever Python reads": lines longer than [`crate::MAX_RECORD_BYTES`]
+//! ([`LineError::TooLong`]), bare `NaN` / `Infinity` / `-Infinity` (Python writes them; they are
+//! not JSON), nesting deeper than [`json::MAX_READ_DEPTH`], integers of more than
+//! [`json::MAX_INT_DIGITS`] digits (Python's own `json.loads` fails on those too). Lone surrogate
+//! escapes (`"\ud800"`) are accepted, in keys and values, exactly as Python writes them; keys sort
+//! by code point with a high+low surrogate escape pair read as one astral code point, as
+//! `json.loads` reads it.
+//!
+//! # Modes
+//!
+//! Both modes give the same verdict and the same error for every line.
+//!
+//! [`Mode::Fast`] scans the raw bytes once, iteratively (an explicit stack, so deep nesting cannot
+//! overflow the call stack), in time linear in the line's length. The scan PROVES canonical form:
+//! canonical spacing, canonical escapes, ASCII only, keys strictly ascending by code point at every
+//! depth (which also rules out duplicates), integers without `-0`, floats that re-encode to the
+//! same bytes as Python's `repr`. It hashes the line without the bytes `"hash": "<64 hex>", ` as it
+//! goes (for a canonical line those are exactly the hashed bytes). When the line is JSON but not
+//! canonical the scan goes on to the end so it can say so precisely
+//! ([`LineError::NotCanonical`] at the first differing byte) rather than [`LineError::BadJson`].
+//!
+//! [`Mode::Strict`] runs the same scan and then, for every line the scan accepts, a second and
+//! independent implementation: parse into a `serde_json` tree, re-encode canonically, compare
+//! bytes, re-hash. Lines the tree cannot hold (lone surrogates, nesting deeper than
+//! [`json::MAX_WRITE_DEPTH`]) rest on the scan alone. Use it for audits that want two
+//! implementations to agree; it is several times slower.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -22,10 +52,10 @@ use crate::json::{self, JsonError};
 /// How thoroughly [`check_line`] checks a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
-    /// One pass over the bytes (falls back to the full path on any failure, to name the reason).
+    /// One linear pass over the bytes that proves canonical form and checks the hash.
     #[default]
     Fast,
-    /// Full parse and re-encode: the line must be canonical byte for byte, then the hash must match.
+    /// The same pass, then an independent parse, re-encode and re-hash of the lines it accepts.
     Strict,
 }
 
@@ -46,6 +76,17 @@ pub enum LineError {
     /// The line is not JSON (or holds something the log never stores, e.g. NaN).
     #[error("not a valid JSON record: {0}")]
     BadJson(JsonError),
+    /// The line is longer than [`crate::MAX_RECORD_BYTES`] (it is not read).
+    #[error(
+        "line is {len} bytes long, more than the limit of {limit} bytes a record; chainsink never \
+         writes such a line"
+    )]
+    TooLong {
+        /// Length of the line, without its `\n`.
+        len: usize,
+        /// [`crate::MAX_RECORD_BYTES`].
+        limit: usize,
+    },
     /// The line is JSON but not an object.
     #[error("record is {found}, not a JSON object; every line must be one object")]
     NotAnObject {
@@ -66,17 +107,20 @@ pub enum LineError {
         /// What is wrong, e.g. "must be a string".
         reason: &'static str,
     },
-    /// The content is intact (or there is no hash) but the bytes are not the canonical encoding.
+    /// The line is JSON but its bytes are not the canonical encoding of what it holds. A record is
+    /// refused in any other form whatever its hash says (a forger can hash non-canonical bytes).
     #[error(
         "line is not in canonical form at byte {offset}: found {found:?} where canonical JSON \
-         has {expected:?}; the line was reformatted or written by a non-canonical encoder"
+         has {expected}; a record is only valid as json.dumps(record, sort_keys=True) byte for \
+         byte (this line was reformatted, hand-written or forged)"
     )]
     NotCanonical {
         /// Byte offset of the first difference.
         offset: usize,
         /// A few bytes of the line from there.
         found: String,
-        /// The same span of the canonical encoding.
+        /// What canonical JSON has there: its bytes where the scan can name them (e.g. `1.5`,
+        /// `\u00e9`, `", "`), otherwise a description (e.g. the key order).
         expected: String,
     },
     /// The stored hash does not match the record's content.
@@ -94,21 +138,28 @@ pub enum LineError {
 
 /// Checks one line (its bytes WITHOUT the trailing `\n`) and returns what it says about the chain.
 ///
-/// See the [module docs](self) for what each [`Mode`] checks. A line Fast rejects goes through
-/// the Strict path, so both modes report the same error for it.
+/// Both modes give the same verdict and the same error; see the [module docs](self). Linear in
+/// the line's length (Fast; Strict adds a tree parse, `O(n log n)` in the number of keys).
 pub fn check_line(line: &[u8], mode: Mode) -> Result<LineInfo, LineError> {
-    if mode == Mode::Fast
-        && let Some(info) = fast(line)
-    {
-        return Ok(info);
+    if line.len() > crate::MAX_RECORD_BYTES {
+        return Err(LineError::TooLong {
+            len: line.len(),
+            limit: crate::MAX_RECORD_BYTES,
+        });
     }
-    full(line)
+    let scanned = scan_line(line)?;
+    // The tree path cannot hold lone surrogates or nest deeper than serde_json reads: for those
+    // lines the scanner's proof stands alone.
+    if mode == Mode::Strict && !scanned.lone_surrogate && scanned.depth <= json::MAX_WRITE_DEPTH {
+        return full(line);
+    }
+    Ok(scanned.info)
 }
 
 // ---------------------------------------------------------------------------------------------
-// Full path
+// Full path (Strict's independent second check)
 
-/// Parse, check fields, hash `canon(record without "hash")`, compare with the line.
+/// Parse into a tree, check fields, hash `canon(record without "hash")`, compare with the line.
 fn full(line: &[u8]) -> Result<LineInfo, LineError> {
     let m = match json::parse_bytes(line).map_err(LineError::BadJson)? {
         Value::Object(m) => m,
@@ -120,32 +171,39 @@ fn full(line: &[u8]) -> Result<LineInfo, LineError> {
     };
     let info = fields(&m)?;
     let mut canon = Vec::with_capacity(line.len());
-    json::write_object_except(&mut canon, &m, Some("hash")).map_err(LineError::BadJson)?;
-    if let Some(stored) = info.hash {
-        let computed = Hash::of(&canon);
-        if computed != stored {
-            return Err(LineError::HashMismatch { stored, computed });
-        }
-        canon.clear();
-        json::write_object(&mut canon, &m).map_err(LineError::BadJson)?;
-    }
+    json::write_object(&mut canon, &m).map_err(LineError::BadJson)?;
     if canon != line {
         let offset = canon
             .iter()
             .zip(line)
             .position(|(a, b)| a != b)
             .unwrap_or(canon.len().min(line.len()));
-        let around = |b: &[u8]| {
-            let end = b.len().min(offset + 24);
-            String::from_utf8_lossy(&b[offset.min(end)..end]).into_owned()
-        };
-        return Err(LineError::NotCanonical {
+        let end = canon.len().min(offset + 24);
+        return Err(not_canonical(
+            line,
             offset,
-            found: around(line),
-            expected: around(&canon),
-        });
+            String::from_utf8_lossy(&canon[offset.min(end)..end]).into_owned(),
+        ));
+    }
+    if let Some(stored) = info.hash {
+        canon.clear();
+        json::write_object_except(&mut canon, &m, Some("hash")).map_err(LineError::BadJson)?;
+        let computed = Hash::of(&canon);
+        if computed != stored {
+            return Err(LineError::HashMismatch { stored, computed });
+        }
     }
     Ok(info)
+}
+
+/// [`LineError::NotCanonical`] at `offset` of `line`.
+fn not_canonical(line: &[u8], offset: usize, expected: String) -> LineError {
+    let end = line.len().min(offset + 24);
+    LineError::NotCanonical {
+        offset,
+        found: String::from_utf8_lossy(&line[offset.min(end)..end]).into_owned(),
+        expected,
+    }
 }
 
 /// Checks the top-level fields of a parsed record.
@@ -153,10 +211,7 @@ fn fields(m: &Map<String, Value>) -> Result<LineInfo, LineError> {
     let get = |k: &'static str| m.get(k).ok_or(LineError::MissingField(k));
     let bad = |field, reason| Err(LineError::BadField { field, reason });
     if !get("actor")?.is_object() {
-        return bad(
-            "actor",
-            "must be an object {\"host_id\": ..., \"user\": ...}",
-        );
+        return bad("actor", ACTOR);
     }
     if !get("event_type")?.is_string() {
         return bad("event_type", "must be a string");
@@ -176,35 +231,44 @@ fn fields(m: &Map<String, Value>) -> Result<LineInfo, LineError> {
             Some(h) => Ok(Some(h)),
             None => Err(LineError::BadField {
                 field: k,
-                reason: "must be 64 lowercase hex digits",
+                reason: HEX_REASON,
             }),
         },
         Some(_) => Err(LineError::BadField {
             field: k,
-            reason: "must be a string of 64 lowercase hex digits",
+            reason: HEX_STRING_REASON,
         }),
     };
     let hash = hash_field("hash")?;
     let prev_hash = hash_field("prev_hash")?;
-    match (hash, prev_hash) {
-        (Some(_), None) => return Err(LineError::MissingField("prev_hash")),
-        (None, Some(_)) => return Err(LineError::MissingField("hash")),
-        _ => {}
-    }
-    const SEQ: &str = "must be an integer from 1 to 18446744073709551615";
+    pair(hash, prev_hash)?;
     let seq = match m.get("seq") {
         None => None,
         Some(Value::Number(n)) => match parse_seq(n.as_str().as_bytes()) {
             Some(s) => Some(s),
-            None => return bad("seq", SEQ),
+            None => return bad("seq", SEQ_REASON),
         },
-        Some(_) => return bad("seq", SEQ),
+        Some(_) => return bad("seq", SEQ_REASON),
     };
     Ok(LineInfo {
         hash,
         prev_hash,
         seq,
     })
+}
+
+const ACTOR: &str = "must be an object {\"host_id\": ..., \"user\": ...}";
+const HEX_REASON: &str = "must be 64 lowercase hex digits";
+const HEX_STRING_REASON: &str = "must be a string of 64 lowercase hex digits";
+const SEQ_REASON: &str = "must be an integer from 1 to 18446744073709551615";
+
+/// `hash` and `prev_hash` come together or not at all.
+fn pair(hash: Option<Hash>, prev_hash: Option<Hash>) -> Result<(), LineError> {
+    match (hash, prev_hash) {
+        (Some(_), None) => Err(LineError::MissingField("prev_hash")),
+        (None, Some(_)) => Err(LineError::MissingField("hash")),
+        _ => Ok(()),
+    }
 }
 
 /// Parses a `seq` value: plain decimal digits, 1..=u64::MAX.
@@ -223,10 +287,9 @@ fn parse_seq(b: &[u8]) -> Option<u64> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fast path: a single pass that accepts only canonically spaced, ASCII, well-formed JSON.
-
-/// Nesting serde_json accepts below the top-level object (127 levels in all).
-const FAST_MEMBER_DEPTH: usize = json::MAX_DEPTH - 1;
+// The scanner: one iterative pass over the raw bytes (an explicit stack, no recursion) that reads
+// any JSON `json.loads` reads (but NaN/Infinity), notes the first byte where the line differs
+// from canon(record), and hashes the line without its hash member as it goes.
 
 /// High bit of each byte set (SWAR helpers below work on eight bytes in a `u64`).
 const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -319,8 +382,93 @@ fn hex64(s: &[u8; 64]) -> Option<Hash> {
     (bad & 0x10 == 0).then_some(Hash(h))
 }
 
+/// Value of one hex digit, either case (what `json.loads` accepts in `\uXXXX`).
+#[inline]
+fn hex_any(c: u8) -> Option<u32> {
+    match c {
+        b'0'..=b'9' => Some(u32::from(c - b'0')),
+        b'a'..=b'f' => Some(u32::from(c - b'a' + 10)),
+        b'A'..=b'F' => Some(u32::from(c - b'A' + 10)),
+        _ => None,
+    }
+}
+
 /// Bytes per SHA-256 block.
 const BLOCK: usize = 64;
+
+/// Why the scan stopped: the line is not JSON that `json.loads` reads (or holds NaN/Infinity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// The bytes end inside a value: a prefix of JSON text.
+    Eof,
+    /// Not JSON at this byte.
+    Syntax(usize, &'static str),
+    /// Not UTF-8 at this byte.
+    Utf8(usize),
+    /// A bare `NaN`, `Infinity` or `-Infinity` at this byte.
+    NonFinite(usize, &'static str),
+    /// An integer with this many digits (more than [`json::MAX_INT_DIGITS`]).
+    IntTooLong(usize),
+    /// Nested deeper than [`json::MAX_READ_DEPTH`].
+    TooDeep,
+}
+
+impl Fault {
+    fn into_error(self, line: &[u8]) -> JsonError {
+        let syntax = |at: usize, message: &str| JsonError::Syntax {
+            line: 1,
+            column: at + 1,
+            message: String::from(message),
+        };
+        match self {
+            Fault::Eof => syntax(line.len(), "the line ends inside a value"),
+            Fault::Syntax(at, m) => syntax(at, m),
+            Fault::Utf8(offset) => JsonError::InvalidUtf8 { offset },
+            Fault::NonFinite(at, literal) => JsonError::NonFinite {
+                literal,
+                line: 1,
+                column: at + 1,
+            },
+            Fault::IntTooLong(digits) => JsonError::IntegerTooLong {
+                digits,
+                limit: json::MAX_INT_DIGITS,
+            },
+            Fault::TooDeep => JsonError::TooDeep {
+                limit: json::MAX_READ_DEPTH,
+            },
+        }
+    }
+}
+
+/// The top-level fields the scanner locates (by index into [`FIELDS`]).
+const FIELDS: [&str; 8] = [
+    "actor",
+    "event_type",
+    "payload",
+    "timestamp",
+    "workflow_id",
+    "hash",
+    "prev_hash",
+    "seq",
+];
+const F_HASH: usize = 5;
+
+/// A container being scanned.
+#[derive(Clone, Copy)]
+enum Frame {
+    Array,
+    /// An object, with the span of its last key (start, end, holds a `\`).
+    Object(Option<(usize, usize, bool)>),
+}
+
+/// What a successful scan found.
+struct Scanned {
+    info: LineInfo,
+    /// A `\uXXXX` escape of an unpaired surrogate was seen.
+    lone_surrogate: bool,
+    /// Deepest nesting reached (the record's object is 1).
+    depth: usize,
+}
 
 struct Scanner<'a> {
     b: &'a [u8],
@@ -336,6 +484,17 @@ struct Scanner<'a> {
     fed: usize,
     /// Bytes in `sha`'s partial block (0 once aligned).
     pending: usize,
+    /// The first byte where the line differs from its canonical form, and what canonical JSON has
+    /// there.
+    dev: Option<(usize, String)>,
+    lone_surrogate: bool,
+    depth: usize,
+    /// Value spans (start, end) of the top-level fields in [`FIELDS`] (the last one wins, as in
+    /// Python), and where the `hash` key starts.
+    top: [Option<(usize, usize)>; 8],
+    hash_key: usize,
+    /// Kind of the top-level value, for [`LineError::NotAnObject`].
+    top_kind: &'static str,
 }
 
 impl<'a> Scanner<'a> {
@@ -348,6 +507,12 @@ impl<'a> Scanner<'a> {
             sha: None,
             fed: 0,
             pending: 0,
+            dev: None,
+            lone_surrogate: false,
+            depth: 0,
+            top: [None; 8],
+            hash_key: 0,
+            top_kind: "an object",
         }
     }
 
@@ -356,13 +521,11 @@ impl<'a> Scanner<'a> {
         self.b.get(self.i).copied()
     }
 
-    #[inline]
-    fn eat(&mut self, s: &[u8]) -> Option<()> {
-        if self.b.get(self.i..)?.starts_with(s) {
-            self.i += s.len();
-            Some(())
-        } else {
-            None
+    /// Notes that the bytes at `at` are not canonical (only the first such place is kept).
+    #[cold]
+    fn deviate(&mut self, at: usize, expected: impl Into<String>) {
+        if self.dev.is_none() {
+            self.dev = Some((at, expected.into()));
         }
     }
 
@@ -412,7 +575,7 @@ impl<'a> Scanner<'a> {
     /// by side.
     #[inline]
     fn pump(&mut self) {
-        if self.sha.is_some() && self.i - self.fed + self.pending >= BLOCK {
+        if self.sha.is_some() && self.i >= self.fed && self.i - self.fed + self.pending >= BLOCK {
             self.pump_block();
         }
     }
@@ -426,78 +589,245 @@ impl<'a> Scanner<'a> {
         self.pending = 0;
     }
 
-    /// Any value; `depth` = containers still allowed.
-    fn value(&mut self, depth: usize) -> Option<()> {
-        match self.peek()? {
-            b'{' => self.object(depth),
-            b'[' => self.array(depth),
-            b'"' => self.string().map(drop),
-            b't' => self.eat(b"true"),
-            b'f' => self.eat(b"false"),
-            b'n' => self.eat(b"null"),
-            b'-' | b'0'..=b'9' => self.number(),
-            _ => None,
-        }
-    }
-
-    fn object(&mut self, depth: usize) -> Option<()> {
-        let depth = depth.checked_sub(1)?;
-        self.i += 1;
-        if self.peek()? == b'}' {
-            self.i += 1;
-            return Some(());
-        }
-        loop {
-            if self.peek()? != b'"' {
-                return None;
-            }
-            self.string()?;
-            self.eat(b": ")?;
-            self.value(depth)?;
-            match self.peek()? {
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                b',' => self.eat(b", ")?,
-                _ => return None,
-            }
-        }
-    }
-
-    fn array(&mut self, depth: usize) -> Option<()> {
-        let depth = depth.checked_sub(1)?;
-        self.i += 1;
-        if self.peek()? == b']' {
-            self.i += 1;
-            return Some(());
-        }
-        loop {
-            self.value(depth)?;
-            match self.peek()? {
-                b']' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                b',' => self.eat(b", ")?,
-                _ => return None,
-            }
-        }
-    }
-
-    /// A string in canonical form (ASCII, canonical escapes), starting at its `"`. Returns
-    /// whether it holds an escape.
+    /// JSON whitespace where canonical JSON has none.
     #[inline]
-    fn string(&mut self) -> Option<bool> {
+    fn ws_none(&mut self) {
+        if matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.skip_ws("no whitespace");
+        }
+    }
+
+    /// JSON whitespace where canonical JSON has exactly one space.
+    #[inline]
+    fn ws_one(&mut self) {
+        match self.peek() {
+            Some(b' ') if !matches!(self.b.get(self.i + 1), Some(b' ' | b'\t' | b'\n' | b'\r')) => {
+                self.i += 1;
+            }
+            None => {}
+            _ => self.skip_ws("one space"),
+        }
+    }
+
+    #[cold]
+    fn skip_ws(&mut self, expected: &str) {
+        let at = self.i;
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+        self.deviate(at, expected);
+    }
+
+    /// A literal (`true`, `false`, `null`).
+    fn literal(&mut self, lit: &'static [u8]) -> Result<(), Fault> {
+        let rest = &self.b[self.i..];
+        if rest.starts_with(lit) {
+            self.i += lit.len();
+            Ok(())
+        } else if lit.starts_with(rest) {
+            Err(Fault::Eof)
+        } else {
+            Err(Fault::Syntax(self.i, "expected a JSON value"))
+        }
+    }
+
+    /// `NaN`, `Infinity` or `-Infinity` (which `json.loads` reads): refused, named.
+    #[cold]
+    fn non_finite(&mut self, lit: &'static str) -> Fault {
+        let rest = &self.b[self.i..];
+        if rest.starts_with(lit.as_bytes()) {
+            Fault::NonFinite(self.i, lit)
+        } else if lit.as_bytes().starts_with(rest) {
+            Fault::Eof
+        } else {
+            Fault::Syntax(self.i, "expected a JSON value")
+        }
+    }
+
+    /// Scans the whole line. Errors are faults (not JSON); canonical deviations are noted in
+    /// `self.dev` and the scan goes on, so a line that is JSON but not canonical is told apart
+    /// from one that is not JSON at all.
+    fn scan(&mut self) -> Result<(), Fault> {
+        let mut stack: Vec<Frame> = Vec::new();
+        // (field, value start, key start) of the top-level member being read.
+        let mut member: Option<(usize, usize, usize)> = None;
+        self.ws_none();
+        self.top_kind = match self.peek() {
+            Some(b'{') => "an object",
+            Some(b'[') => "an array",
+            Some(b'"') => "a string",
+            Some(b't' | b'f') => "a boolean",
+            Some(b'n') => "null",
+            _ => "a number",
+        };
+        'value: loop {
+            match self.peek() {
+                None => return Err(Fault::Eof),
+                Some(c @ (b'{' | b'[')) => {
+                    if stack.len() >= json::MAX_READ_DEPTH {
+                        return Err(Fault::TooDeep);
+                    }
+                    self.i += 1;
+                    self.depth = self.depth.max(stack.len() + 1);
+                    let close = if c == b'{' { b'}' } else { b']' };
+                    self.ws_none();
+                    if self.peek() == Some(close) {
+                        self.i += 1;
+                    } else if c == b'{' {
+                        stack.push(Frame::Object(None));
+                        self.key(&mut stack, &mut member)?;
+                        continue 'value;
+                    } else {
+                        stack.push(Frame::Array);
+                        continue 'value;
+                    }
+                }
+                Some(b'"') => {
+                    self.string()?;
+                }
+                Some(b't') => self.literal(b"true")?,
+                Some(b'f') => self.literal(b"false")?,
+                Some(b'n') => self.literal(b"null")?,
+                Some(b'N') => return Err(self.non_finite("NaN")),
+                Some(b'I') => return Err(self.non_finite("Infinity")),
+                Some(b'-') if self.b.get(self.i + 1) == Some(&b'I') => {
+                    return Err(self.non_finite("-Infinity"));
+                }
+                Some(b'-' | b'0'..=b'9') => self.number(stack.is_empty())?,
+                Some(_) => return Err(Fault::Syntax(self.i, "expected a JSON value")),
+            }
+            // After a value: close containers until the next value starts.
+            loop {
+                if stack.len() == 1
+                    && let Some((field, start, key)) = member.take()
+                {
+                    self.top[field] = Some((start, self.i));
+                    if field == F_HASH {
+                        self.hash_key = key;
+                        // Canonical lines go on with `, ` after it: hash from here on, while
+                        // scanning the rest.
+                        if self.sha.is_none()
+                            && self.i - start == 66
+                            && self.b.get(self.i..self.i + 2) == Some(b", ")
+                        {
+                            self.start_hash(key, self.i + 2);
+                        }
+                    }
+                }
+                let Some(frame) = stack.last().copied() else {
+                    self.ws_none();
+                    return match self.peek() {
+                        None => Ok(()),
+                        Some(_) => Err(Fault::Syntax(self.i, "extra data after the JSON value")),
+                    };
+                };
+                self.ws_none();
+                match (self.peek(), frame) {
+                    (None, _) => return Err(Fault::Eof),
+                    (Some(b','), Frame::Object(_)) => {
+                        self.i += 1;
+                        self.ws_one();
+                        self.key(&mut stack, &mut member)?;
+                        continue 'value;
+                    }
+                    (Some(b','), Frame::Array) => {
+                        self.i += 1;
+                        self.ws_one();
+                        continue 'value;
+                    }
+                    (Some(b'}'), Frame::Object(_)) | (Some(b']'), Frame::Array) => {
+                        self.i += 1;
+                        stack.pop();
+                    }
+                    _ => {
+                        return Err(Fault::Syntax(
+                            self.i,
+                            "expected `,` or the end of the container",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// An object key, `:` and the space after it; checks key order against the previous key.
+    fn key(
+        &mut self,
+        stack: &mut [Frame],
+        member: &mut Option<(usize, usize, usize)>,
+    ) -> Result<(), Fault> {
+        let start = self.i;
+        match self.peek() {
+            None => return Err(Fault::Eof),
+            Some(b'"') => {}
+            Some(_) => return Err(Fault::Syntax(self.i, "expected a string key")),
+        }
+        let escaped = self.string()?;
+        let key = (start + 1, self.i - 1, escaped);
+        let depth = stack.len();
+        if let Some(Frame::Object(prev)) = stack.last_mut() {
+            if let Some(p) = *prev
+                && compare_keys(self.b, p, key) != core::cmp::Ordering::Less
+            {
+                self.deviate_key(start, p, key);
+            }
+            *prev = Some(key);
+        }
+        self.ws_none();
+        match self.peek() {
+            None => return Err(Fault::Eof),
+            Some(b':') => self.i += 1,
+            Some(_) => return Err(Fault::Syntax(self.i, "expected `:` after the key")),
+        }
+        self.ws_one();
+        if depth == 1 {
+            let k = &self.b[key.0..key.1];
+            let field = if escaped {
+                FIELDS
+                    .iter()
+                    .position(|f| decode(k).eq(f.bytes().map(u32::from)))
+            } else {
+                FIELDS.iter().position(|f| f.as_bytes() == k)
+            };
+            *member = field.map(|f| (f, self.i, start));
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn deviate_key(&mut self, at: usize, prev: (usize, usize, bool), key: (usize, usize, bool)) {
+        if self.dev.is_some() {
+            return;
+        }
+        let name =
+            |k: (usize, usize, bool)| String::from_utf8_lossy(&self.b[k.0..k.1]).into_owned();
+        let what = if compare_keys(self.b, prev, key) == core::cmp::Ordering::Equal {
+            alloc::format!("no second key \"{}\" (duplicate keys)", name(key))
+        } else {
+            alloc::format!(
+                "keys sorted by code point: \"{}\" comes before \"{}\"",
+                name(key),
+                name(prev)
+            )
+        };
+        self.deviate(at, what);
+    }
+
+    /// A string starting at its `"`; returns whether it holds a `\`.
+    #[inline]
+    fn string(&mut self) -> Result<bool, Fault> {
         let mut i = self.i + 1;
         let mut escaped = false;
         loop {
             i = self.next_special(i);
-            match *self.b.get(i)? {
+            let Some(&c) = self.b.get(i) else {
+                return Err(Fault::Eof);
+            };
+            match c {
                 b'"' => {
                     self.i = i + 1;
                     self.pump();
-                    return Some(escaped);
+                    return Ok(escaped);
                 }
                 b'\\' => {
                     self.i = i;
@@ -505,193 +835,399 @@ impl<'a> Scanner<'a> {
                     i = self.i;
                     escaped = true;
                 }
-                _ => return None, // control char, DEL or non-ASCII byte
-            }
-        }
-    }
-
-    /// One escape as Python writes it, starting at its `\`.
-    fn escape(&mut self) -> Option<()> {
-        match *self.b.get(self.i + 1)? {
-            b'"' | b'\\' | b'n' | b'r' | b't' | b'b' | b'f' => {
-                self.i += 2;
-                Some(())
-            }
-            b'u' => {
-                let v = self.hex4(self.i + 2)?;
-                self.i += 6;
-                match v {
-                    // Short escapes exist for these.
-                    0x08 | 0x09 | 0x0a | 0x0c | 0x0d => None,
-                    0x00..=0x1f | 0x7f => Some(()),
-                    // Printable ASCII is written literally.
-                    0x20..=0x7e => None,
-                    0xd800..=0xdbff => {
-                        if self.b.get(self.i..self.i + 2)? != b"\\u" {
-                            return None;
-                        }
-                        let lo = self.hex4(self.i + 2)?;
-                        self.i += 6;
-                        (0xdc00..=0xdfff).contains(&lo).then_some(())
-                    }
-                    0xdc00..=0xdfff => None,
-                    _ => Some(()),
+                0x7f => {
+                    self.deviate(i, "\\u007f");
+                    i += 1;
+                }
+                0x80.. => {
+                    let n = utf8_len(self.b, i).ok_or(Fault::Utf8(i))?;
+                    self.deviate(i, "a \\uXXXX escape (canonical JSON is ASCII)");
+                    i += n;
+                }
+                _ => {
+                    return Err(Fault::Syntax(
+                        i,
+                        "control character in a string (must be escaped)",
+                    ));
                 }
             }
-            _ => None,
         }
     }
 
-    /// Four lowercase hex digits at `at`.
-    fn hex4(&self, at: usize) -> Option<u32> {
+    /// One escape starting at its `\`.
+    fn escape(&mut self) -> Result<(), Fault> {
+        let at = self.i;
+        match self.b.get(at + 1) {
+            None => Err(Fault::Eof),
+            Some(b'"' | b'\\' | b'n' | b'r' | b't' | b'b' | b'f') => {
+                self.i += 2;
+                Ok(())
+            }
+            Some(b'/') => {
+                self.deviate(at, "/");
+                self.i += 2;
+                Ok(())
+            }
+            Some(b'u') => {
+                let v = self.hex4(at + 2)?;
+                self.i += 6;
+                match v {
+                    0x08 | 0x09 | 0x0a | 0x0c | 0x0d => self.deviate(at, short_escape(v)),
+                    0x22 => self.deviate(at, "\\\""),
+                    0x5c => self.deviate(at, "\\\\"),
+                    0x20..=0x7e => self.deviate(at, String::from(char::from(v as u8))),
+                    0xd800..=0xdbff => {
+                        // A pair when a low surrogate escape follows at once (as json.loads
+                        // joins them); a lone surrogate otherwise.
+                        let low = if self.b.get(self.i..self.i + 2) == Some(b"\\u") {
+                            self.hex4(self.i + 2)?
+                        } else {
+                            0
+                        };
+                        if (0xdc00..=0xdfff).contains(&low) {
+                            self.i += 6;
+                        } else {
+                            self.lone_surrogate = true;
+                        }
+                    }
+                    0xdc00..=0xdfff => self.lone_surrogate = true,
+                    _ => {}
+                }
+                Ok(())
+            }
+            Some(_) => Err(Fault::Syntax(at, "invalid escape")),
+        }
+    }
+
+    /// Four hex digits at `at` (either case; upper case is noted as not canonical).
+    fn hex4(&mut self, at: usize) -> Result<u32, Fault> {
         let mut v = 0;
-        for &c in self.b.get(at..at + 4)? {
-            v = (v << 4) | u32::from(crate::hex_val(c)?);
+        for k in 0..4 {
+            let Some(&c) = self.b.get(at + k) else {
+                return Err(Fault::Eof);
+            };
+            let d = hex_any(c).ok_or(Fault::Syntax(at - 2, "invalid \\uXXXX escape"))?;
+            if c.is_ascii_uppercase() {
+                self.deviate(at - 2, "lowercase hex digits in \\u escapes");
+            }
+            v = (v << 4) | d;
         }
-        Some(v)
+        Ok(v)
     }
 
-    /// A number as Python writes it: `-?(0|[1-9]\d*)(\.\d+)?(e[+-]\d\d+)?`, not `-0`.
-    fn number(&mut self) -> Option<()> {
+    /// A number: JSON syntax, at most [`json::MAX_INT_DIGITS`] digits in an integer, and
+    /// canonical when it is what Python writes for the value `json.loads` reads.
+    fn number(&mut self, top_level: bool) -> Result<(), Fault> {
         let start = self.i;
-        let digits = |s: &mut Self| {
-            let d = s.i;
-            while s.peek().is_some_and(|c| c.is_ascii_digit()) {
-                s.i += 1;
+        let b = self.b;
+        let digits = |i: &mut usize| {
+            let d = *i;
+            while b.get(*i).is_some_and(u8::is_ascii_digit) {
+                *i += 1;
             }
-            s.i - d
+            *i - d
         };
-        if self.peek() == Some(b'-') {
-            self.i += 1;
-        }
-        match self.peek()? {
-            b'0' => self.i += 1,
-            b'1'..=b'9' => {
-                digits(self);
+        let mut i = start + usize::from(b[start] == b'-');
+        let int_digits = match b.get(i) {
+            None => return Err(Fault::Eof),
+            Some(b'0') => {
+                i += 1;
+                1
             }
-            _ => return None,
+            Some(b'1'..=b'9') => digits(&mut i),
+            Some(_) => return Err(Fault::Syntax(i, "expected a digit")),
+        };
+        let mut float = false;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            float = true;
+            match b.get(i) {
+                None => return Err(Fault::Eof),
+                Some(c) if c.is_ascii_digit() => digits(&mut i),
+                Some(_) => return Err(Fault::Syntax(i, "expected a digit after `.`")),
+            };
         }
-        let mut int = true;
-        if self.peek() == Some(b'.') {
-            self.i += 1;
-            if digits(self) == 0 {
-                return None;
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            float = true;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
             }
-            int = false;
+            match b.get(i) {
+                None => return Err(Fault::Eof),
+                Some(c) if c.is_ascii_digit() => digits(&mut i),
+                Some(_) => return Err(Fault::Syntax(i, "expected a digit in the exponent")),
+            };
         }
-        if self.peek() == Some(b'e') {
-            self.i += 1;
-            if !matches!(self.peek(), Some(b'+' | b'-')) {
-                return None;
+        self.i = i;
+        // At the end of the bytes inside a container the number may go on: a prefix.
+        if i == b.len() && !top_level {
+            return Err(Fault::Eof);
+        }
+        let token = &b[start..i];
+        if !float {
+            if int_digits > json::MAX_INT_DIGITS {
+                return Err(Fault::IntTooLong(int_digits));
             }
-            self.i += 1;
-            if digits(self) < 2 {
-                return None;
+            if token == b"-0" {
+                self.deviate(start, "0");
             }
-            int = false;
+            return Ok(());
         }
-        if int && &self.b[start..self.i] == b"-0" {
-            return None;
+        if short_decimal_is_canonical(token) {
+            return Ok(());
         }
-        Some(())
+        // A float is canonical when it is Python's repr of its value (at most 24 bytes): parse it
+        // as json.loads does (correctly rounded) and write it back.
+        if token.len() > 32 {
+            self.deviate(
+                start,
+                "a float in Python's repr form (at most 24 characters)",
+            );
+            return Ok(());
+        }
+        let value = core::str::from_utf8(token)
+            .ok()
+            .and_then(|t| t.parse::<f64>().ok())
+            .filter(|f| f.is_finite());
+        match value {
+            Some(f) => {
+                let mut buf = Vec::with_capacity(32);
+                json::write_float(&mut buf, f);
+                if buf != token {
+                    self.deviate(start, String::from_utf8_lossy(&buf).into_owned());
+                }
+            }
+            // Python reads it as inf and writes `Infinity`.
+            None => self.deviate(start, "Infinity (the value overflows a float)"),
+        }
+        Ok(())
     }
 
-    /// A `"<64 lowercase hex>"` value.
-    #[inline]
-    fn hash_value(&mut self) -> Option<Hash> {
-        let v: &[u8; 66] = self.b.get(self.i..self.i + 66)?.try_into().ok()?;
-        if v[0] != b'"' || v[65] != b'"' {
-            return None;
+    /// The verdict on a scanned line: fields, then canonical form, then the hash.
+    fn finish(mut self) -> Result<Scanned, LineError> {
+        if self.top_kind != "an object" {
+            return Err(LineError::NotAnObject {
+                found: self.top_kind,
+            });
         }
-        let h = hex64(v[1..65].try_into().ok()?)?;
-        self.i += 66;
-        Some(h)
+        let b = self.b;
+        let span = |f: usize| self.top[f].map(|(s, e)| &b[s..e]);
+        let get = |f: usize| span(f).ok_or(LineError::MissingField(FIELDS[f]));
+        let bad = |field, reason| Err(LineError::BadField { field, reason });
+        if get(0)?[0] != b'{' {
+            return bad("actor", ACTOR);
+        }
+        if get(1)?[0] != b'"' {
+            return bad("event_type", "must be a string");
+        }
+        if get(2)?[0] != b'{' {
+            return bad("payload", "must be an object");
+        }
+        if get(3)?[0] != b'"' {
+            return bad("timestamp", "must be a string");
+        }
+        let wf = get(4)?;
+        if wf[0] != b'"' && wf != b"null" {
+            return bad("workflow_id", "must be a string or null");
+        }
+        let hash_field = |f: usize| match span(f) {
+            None => Ok(None),
+            Some(v) if v[0] == b'"' => {
+                let body = (v.len() == 66).then(|| v[1..65].try_into().ok()).flatten();
+                match body.and_then(hex64) {
+                    Some(h) => Ok(Some(h)),
+                    None => Err(LineError::BadField {
+                        field: FIELDS[f],
+                        reason: HEX_REASON,
+                    }),
+                }
+            }
+            Some(_) => Err(LineError::BadField {
+                field: FIELDS[f],
+                reason: HEX_STRING_REASON,
+            }),
+        };
+        let hash = hash_field(F_HASH)?;
+        let prev_hash = hash_field(6)?;
+        pair(hash, prev_hash)?;
+        let seq = match span(7) {
+            None => None,
+            Some(v) => match parse_seq(v) {
+                Some(s) => Some(s),
+                None => return bad("seq", SEQ_REASON),
+            },
+        };
+        if let Some((at, expected)) = self.dev.take() {
+            return Err(not_canonical(b, at, expected));
+        }
+        if let Some(stored) = hash {
+            let computed = match self.sha.take() {
+                Some(mut d) => {
+                    d.update(&b[self.fed..]);
+                    Hash(d.finalize().into())
+                }
+                None => {
+                    // The hash member is last: drop it with the `, ` before it.
+                    let (_, e) = self.top[F_HASH].unwrap_or_default();
+                    let k = self.hash_key;
+                    let cut = if b[..k].ends_with(b", ") { k - 2 } else { k };
+                    let mut d = sha2::Sha256::new();
+                    d.update(&b[..cut]);
+                    d.update(&b[e..]);
+                    Hash(d.finalize().into())
+                }
+            };
+            if computed != stored {
+                return Err(LineError::HashMismatch { stored, computed });
+            }
+        }
+        Ok(Scanned {
+            info: LineInfo {
+                hash,
+                prev_hash,
+                seq,
+            },
+            lone_surrogate: self.lone_surrogate,
+            depth: self.depth,
+        })
     }
 }
 
-/// The fast path; `None` means "take the full path".
-fn fast(line: &[u8]) -> Option<LineInfo> {
+/// A shortcut for the common float: `-?D.F` (no exponent) with at most 15 significant digits,
+/// no trailing zero in `F` (but `x.0`), and a value in Python's fixed-notation range
+/// (`1e-4 <= |x| < 1e16`, or zero). Such a decimal is the shortest repr of its nearest double:
+/// every decimal of at most 15 significant digits survives decimal -> double -> decimal
+/// (DBL_DIG = 15), so no other decimal of at most 15 digits, shorter ones included, maps to the
+/// same double. `false` means "decide the long way", not "not canonical".
+fn short_decimal_is_canonical(token: &[u8]) -> bool {
+    let t = token.strip_prefix(b"-").unwrap_or(token);
+    let Some(dot) = t.iter().position(|&c| c == b'.') else {
+        return false;
+    };
+    let (int, frac) = (&t[..dot], &t[dot + 1..]);
+    if frac.is_empty()
+        || !frac.iter().all(u8::is_ascii_digit)
+        || !int.iter().all(u8::is_ascii_digit)
+    {
+        return false;
+    }
+    if frac.len() > 1 && frac.ends_with(b"0") {
+        return false;
+    }
+    if int == b"0" {
+        let zeros = frac.iter().take_while(|&&c| c == b'0').count();
+        if zeros == frac.len() {
+            return frac == b"0"; // 0.0
+        }
+        // 0.0001 is 1e-04 (fixed); 0.00001 is 1e-05 (exponent form).
+        zeros <= 3 && frac.len() - zeros <= 15
+    } else {
+        !int.is_empty()
+            && int[0] != b'0'
+            && int.len() + frac.len() - usize::from(frac == b"0") <= 15
+    }
+}
+
+/// The short escape Python writes for `v`.
+fn short_escape(v: u32) -> &'static str {
+    match v {
+        0x08 => "\\b",
+        0x09 => "\\t",
+        0x0a => "\\n",
+        0x0c => "\\f",
+        _ => "\\r",
+    }
+}
+
+/// Length of the UTF-8 sequence at `i`, or `None` when it is not valid UTF-8.
+fn utf8_len(b: &[u8], i: usize) -> Option<usize> {
+    let n = match b[i] {
+        0xc2..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf4 => 4,
+        _ => return None,
+    };
+    core::str::from_utf8(b.get(i..i + n)?).ok().map(|_| n)
+}
+
+/// The code points of a JSON string body (between its quotes, already scanned as valid), as
+/// `json.loads` decodes them: a high surrogate escape directly followed by a low surrogate
+/// escape is one astral code point; any other surrogate escape stands alone.
+fn decode(body: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    let mut i = 0;
+    let hex = move |at: usize| {
+        body.get(at..at + 4)
+            .map(|h| h.iter().fold(0, |v, &c| (v << 4) | hex_any(c).unwrap_or(0)))
+    };
+    core::iter::from_fn(move || {
+        let c = *body.get(i)?;
+        if c == b'\\' {
+            let e = *body.get(i + 1)?;
+            i += 2;
+            return Some(match e {
+                b'u' => {
+                    let v = hex(i)?;
+                    i += 4;
+                    if (0xd800..0xdc00).contains(&v) && body.get(i..i + 2) == Some(b"\\u") {
+                        let lo = hex(i + 2)?;
+                        if (0xdc00..0xe000).contains(&lo) {
+                            i += 6;
+                            return Some(0x10000 + ((v - 0xd800) << 10) + (lo - 0xdc00));
+                        }
+                    }
+                    v
+                }
+                b'b' => 0x08,
+                b'f' => 0x0c,
+                b'n' => 0x0a,
+                b'r' => 0x0d,
+                b't' => 0x09,
+                other => u32::from(other),
+            });
+        }
+        if c < 0x80 {
+            i += 1;
+            return Some(u32::from(c));
+        }
+        let n = utf8_len(body, i)?;
+        let ch = core::str::from_utf8(&body[i..i + n]).ok()?.chars().next()?;
+        i += n;
+        Some(u32::from(ch))
+    })
+}
+
+/// Compares two keys (spans of `b`: start, end, holds a `\`) by code point, as Python sorts them.
+fn compare_keys(b: &[u8], x: (usize, usize, bool), y: (usize, usize, bool)) -> core::cmp::Ordering {
+    let (kx, ky) = (&b[x.0..x.1], &b[y.0..y.1]);
+    if !x.2 && !y.2 {
+        // ASCII and raw UTF-8 both sort by code point as bytes.
+        kx.cmp(ky)
+    } else {
+        decode(kx).cmp(decode(ky))
+    }
+}
+
+/// Scans a line and gives the verdict with the precise reason.
+fn scan_line(line: &[u8]) -> Result<Scanned, LineError> {
     let mut s = Scanner::new(line);
-    s.eat(b"{")?;
-    let mut prev_key: Option<&[u8]> = None;
-    // Bits: actor, event_type, payload, timestamp, workflow_id.
-    let mut seen = 0u8;
-    let mut hash = None;
-    let mut prev_hash = None;
-    let mut seq = None;
-    loop {
-        let key_start = s.i;
-        if s.peek()? != b'"' {
-            return None;
-        }
-        let escaped = s.string()?;
-        let key = &line[key_start + 1..s.i - 1];
-        // Escaped keys do not compare by code point as bytes: leave them to the full path.
-        // Strictly ascending keys also rule out duplicates.
-        if escaped || prev_key.is_some_and(|p| p >= key) {
-            return None;
-        }
-        prev_key = Some(key);
-        s.eat(b": ")?;
-        let first = s.peek()?;
-        match key {
-            b"actor" if first == b'{' => seen |= 1,
-            b"event_type" if first == b'"' => seen |= 2,
-            b"payload" if first == b'{' => seen |= 4,
-            b"timestamp" if first == b'"' => seen |= 8,
-            b"workflow_id" if first == b'"' || first == b'n' => seen |= 16,
-            b"actor" | b"event_type" | b"payload" | b"timestamp" | b"workflow_id" => return None,
-            b"hash" => {
-                hash = Some(s.hash_value()?);
-                // Keys sort, so "hash" is never last: it is followed by `, ` and that goes too.
-                if line.get(s.i..s.i + 2)? != b", " {
-                    return None;
-                }
-                // Hash from here on, while scanning the rest.
-                s.start_hash(key_start, s.i + 2);
-            }
-            b"prev_hash" => prev_hash = Some(s.hash_value()?),
-            b"seq" => {
-                let d = s.i;
-                while s.peek().is_some_and(|c| c.is_ascii_digit()) {
-                    s.i += 1;
-                }
-                seq = Some(parse_seq(&line[d..s.i])?);
-                // A leading zero, fraction or exponent is not a canonical seq.
-                if line[d] == b'0' || matches!(s.peek(), Some(b'.' | b'e' | b'E')) {
-                    return None;
-                }
-            }
-            _ => {}
-        }
-        if !matches!(key, b"hash" | b"prev_hash" | b"seq") {
-            s.value(FAST_MEMBER_DEPTH)?;
-        }
-        match s.peek()? {
-            b'}' => break,
-            b',' => s.eat(b", ")?,
-            _ => return None,
-        }
+    if let Err(f) = s.scan() {
+        return Err(LineError::BadJson(f.into_error(line)));
     }
-    if s.i + 1 != line.len() || seen != 31 {
-        return None;
+    s.finish()
+}
+
+/// Whether `bytes` are what a write cut short leaves: a proper prefix of a canonical JSON
+/// object (the scan runs out of bytes inside it, with nothing non-canonical before).
+pub(crate) fn is_canonical_prefix(bytes: &[u8]) -> bool {
+    if bytes.is_empty() {
+        return true;
     }
-    match (hash, prev_hash, s.sha) {
-        (None, None, _) => Some(LineInfo {
-            hash: None,
-            prev_hash: None,
-            seq,
-        }),
-        (Some(stored), Some(prev), Some(mut d)) => {
-            d.update(&line[s.fed..]);
-            (Hash(d.finalize().into()) == stored).then_some(LineInfo {
-                hash: Some(stored),
-                prev_hash: Some(prev),
-                seq,
-            })
-        }
-        _ => None,
+    if bytes[0] != b'{' {
+        return false;
     }
+    let mut s = Scanner::new(bytes);
+    s.scan() == Err(Fault::Eof) && s.dev.is_none()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -845,10 +1381,15 @@ mod tests {
         assert_eq!(parse_seq(b"-1"), None);
     }
 
+    /// Some(()) when `s` is JSON in canonical form.
     fn scan(s: &str) -> Option<()> {
         let mut sc = Scanner::new(s.as_bytes());
-        sc.value(FAST_MEMBER_DEPTH)?;
-        (sc.i == s.len()).then_some(())
+        sc.scan().ok()?;
+        sc.dev.is_none().then_some(())
+    }
+
+    fn fast(line: &[u8]) -> Option<LineInfo> {
+        check_line(line, Mode::Fast).ok()
     }
 
     #[test]
@@ -858,6 +1399,12 @@ mod tests {
             r#""\" \\ \n \r \t \b \f \u0000 \u001f \u00e9 \ud83d\ude00 \u2028""#,
             r#""\u007f""#,
             "[]",
+            // Lone surrogates, as Python writes them.
+            r#""\ud83d""#,
+            r#""\ude00""#,
+            r#""\ude00\ud83d x \udbff""#,
+            r#"{"\ud800": 1, "\ud83d\ude00": 2}"#,
+            r#"{"\ue000": 1, "\ud83d\ude00": 2}"#,
         ] {
             assert_eq!(scan(ok), Some(()), "{ok}");
         }
@@ -872,9 +1419,18 @@ mod tests {
             "\"\x7f\"",
             r#""\u000a""#,
             r#""\u00E9""#,
-            r#""\ud83d""#,
-            r#""\ude00""#,
             "\"é\"",
+            r#"{"\ud83d\ude00": 1, "\ue000": 2}"#,
+            r#"{"b": 1, "a": 2}"#,
+            r#"{"a": 1, "a": 1}"#,
+            "1.50",
+            "1e5",
+            "1E5",
+            "100000.0e0",
+            "[1.0, 0.10]",
+            "[\"\\u00E9\"]",
+            " []",
+            "[] ",
             "\"\t\"",
             "-0",
             "1E+05",
@@ -1013,7 +1569,7 @@ mod tests {
                     let text = format!("{lead}{s}");
                     let mut sc = Scanner::new(text.as_bytes());
                     sc.i = pad;
-                    let got = sc.string().is_some() && sc.i == text.len();
+                    let got = sc.string().is_ok() && sc.i == text.len() && sc.dev.is_none();
                     assert_eq!(got, want, "{text:?}");
                 };
                 check(&base, true);
@@ -1049,7 +1605,7 @@ mod tests {
         for pad in 0..70 {
             let s = format!("\"{}\\\"{}\"", "a".repeat(pad), "b".repeat(70 - pad));
             let mut sc = Scanner::new(s.as_bytes());
-            assert_eq!(sc.string(), Some(true), "{s}");
+            assert_eq!(sc.string(), Ok(true), "{s}");
             assert_eq!(sc.i, s.len());
         }
     }
@@ -1095,13 +1651,88 @@ mod tests {
     }
 
     #[test]
-    fn scanner_depth_matches_serde() {
+    fn depth_up_to_what_python_reads_without_recursion() {
         let nested = |n: usize| "[".repeat(n) + &"]".repeat(n);
-        // Inside a record the top-level object is one level: 126 more are allowed.
-        assert_eq!(scan(&nested(126)), Some(()));
-        assert_eq!(scan(&nested(127)), None);
-        let line = |n: usize| format!("{{\"a\": {}}}", nested(n));
-        assert!(serde_json::from_str::<Value>(&line(126)).is_ok());
-        assert!(serde_json::from_str::<Value>(&line(127)).is_err());
+        assert_eq!(scan(&nested(json::MAX_READ_DEPTH)), Some(()));
+        let text = nested(json::MAX_READ_DEPTH + 1);
+        assert_eq!(Scanner::new(text.as_bytes()).scan(), Err(Fault::TooDeep));
+        // Far deeper input is refused without touching the call stack.
+        let text = nested(200_000);
+        assert_eq!(Scanner::new(text.as_bytes()).scan(), Err(Fault::TooDeep));
+    }
+
+    #[test]
+    fn short_decimal_shortcut_agrees_with_repr() {
+        let mut n = 0;
+        let mut check = |t: &str| {
+            if short_decimal_is_canonical(t.as_bytes()) {
+                n += 1;
+                let mut out = Vec::new();
+                json::write_float(&mut out, t.parse().unwrap());
+                assert_eq!(out, t.as_bytes(), "{t}");
+            }
+        };
+        for t in [
+            "0.0", "-0.0", "3.0", "0.1", "0.0001", "0.00001", "10.0", "0.75", "1.50",
+        ] {
+            check(t);
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let digits = (x % 10u64.pow(1 + (x >> 60) as u32 % 15)).to_string();
+            let point = (x >> 40) as usize % (digits.len() + 4);
+            let t = if point >= digits.len() {
+                format!("0.{}{digits}", "0".repeat(point - digits.len()))
+            } else {
+                format!(
+                    "{}.{}",
+                    &digits[..digits.len() - point],
+                    &digits[digits.len() - point..]
+                )
+            };
+            check(&t);
+            check(&format!("{t}0"));
+            check(&format!("-{t}"));
+        }
+        assert!(n > 100_000, "{n}");
+        for t in [
+            "0.00",
+            "01.5",
+            "1.",
+            ".5",
+            "1e5",
+            "0.00001",
+            "1234567890123456.0",
+            "1.10",
+        ] {
+            assert!(!short_decimal_is_canonical(t.as_bytes()), "{t}");
+        }
+    }
+
+    #[test]
+    fn canonical_prefixes() {
+        let (line, _, _) = tricky_line(true);
+        for n in 0..line.len() {
+            assert!(is_canonical_prefix(&line[..n]), "{n}");
+        }
+        assert!(
+            !is_canonical_prefix(&line),
+            "a complete line is not a proper prefix"
+        );
+        for bad in [
+            &b"[1"[..],
+            b"{\"a\":1",
+            b"{\"a\": 1.50",
+            b"{\"b\": 1, \"a\"",
+            b"{ ",
+        ] {
+            let text = String::from_utf8_lossy(bad);
+            // "{\"a\": 1.50" could still become 1.501: only complete tokens are judged.
+            let want = bad == b"{\"a\": 1.50";
+            assert_eq!(is_canonical_prefix(bad), want, "{text}");
+        }
     }
 }

@@ -1,5 +1,8 @@
 //! Integration tests of the format crate: one test binary for the package.
 
+mod canonical_oracle;
 mod common;
+mod log_fuzz;
+mod oracle;
 mod python_oracle;
 mod verify_lines;

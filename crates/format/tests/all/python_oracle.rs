@@ -1,10 +1,9 @@
 //! The encoder and the sealer against Python's `json` module, the reference implementation.
 //! Each test runs ONE python3 process over a batch of inputs.
 
-
+use crate::common::{TS, python};
 use chainsink_format::verify::{ChainVerifier, Mode, check_line};
 use chainsink_format::{Hash, chain, json};
-use crate::common::{TS, python};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
@@ -160,7 +159,7 @@ fn arb_int_text() -> impl Strategy<Value = String> {
 }
 
 /// Arbitrary JSON text: nested arrays/objects, odd strings, huge ints, floats from bit patterns.
-fn arb_json_text() -> impl Strategy<Value = String> {
+pub fn arb_json_text() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
         Just("null".to_string()),
         any::<bool>().prop_map(|b| b.to_string()),
@@ -186,7 +185,7 @@ fn arb_json_text() -> impl Strategy<Value = String> {
 
 /// `n` values drawn from `s` with a fresh random seed (failures print the input).
 /// `CHAINSINK_ORACLE_SCALE=k` multiplies `n` by k for a deeper run.
-fn sample<S: Strategy>(s: S, n: usize) -> Vec<S::Value> {
+pub fn sample<S: Strategy>(s: S, n: usize) -> Vec<S::Value> {
     let scale: usize = std::env::var("CHAINSINK_ORACLE_SCALE")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -1,9 +1,8 @@
 //! check_line and ChainVerifier on sealed logs and on damaged copies of them.
 
-
+use crate::common::{event, seal_log};
 use chainsink_format::verify::{ChainVerifier, LineError, LineInfo, LinkError, Mode, check_line};
 use chainsink_format::{Hash, chain, json};
-use crate::common::{event, seal_log};
 
 const PAYLOADS: &[&str] = &[
     r#"{"step": "build", "ok": true, "ms": 1234, "ratio": 0.25}"#,
@@ -153,11 +152,16 @@ fn garbage_is_bad_json() {
         b"{\"a\": 1,}",
         b"\xff\xfe{}",
         b"{\"payload\": NaN}",
-        b"{\"s\": \"\\ud800\"}",
+        b"{\"s\": \"\\ud800\\u00\"}",
+        b"{\"s\": 1}x",
     ] {
         for r in both_modes(g) {
             assert!(matches!(r, Err(LineError::BadJson(_))), "{g:?}: {r:?}");
         }
+    }
+    // A lone surrogate is JSON Python reads and writes: this line is only missing its fields.
+    for r in both_modes(b"{\"s\": \"\\ud800\"}") {
+        assert_eq!(r, Err(LineError::MissingField("actor")));
     }
     for r in both_modes(b"[1, 2]") {
         assert_eq!(r, Err(LineError::NotAnObject { found: "an array" }));
