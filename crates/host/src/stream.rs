@@ -74,7 +74,9 @@ pub enum StreamError {
     },
     /// The sink failed in a way that stops the stream (not a bad line).
     #[error(
-        "{error}; lines from {line} on got no receipt and were not written{}",
+        "{error}; lines from {line} on were not written: no receipt came back for them (if the \
+         error cut a write short, some of them may be at the end of the log: check its tail \
+         before sending them again); {}",
         written_note(*.written, *.last_written)
     )]
     Sink {
@@ -93,11 +95,9 @@ pub enum StreamError {
 fn written_note(written: u64, last: Option<u64>) -> String {
     match last {
         Some(last) => format!(
-            " (the {written} line(s) answered with a receipt were written, the last one line \
-             {last}; if the error cut a write short, part of it may be at the end of the log: \
-             check the log before sending the rest again)"
+            "the {written} line(s) answered with a receipt were written, the last one line {last}"
         ),
-        None => " (no line was written)".to_string(),
+        None => "no line got a receipt".to_string(),
     }
 }
 
