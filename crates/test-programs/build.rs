@@ -61,7 +61,9 @@ fn test_sources(root: &Path) -> String {
     let mut text = String::new();
     let mut stack = vec![root.join("crates")];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {

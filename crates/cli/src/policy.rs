@@ -73,7 +73,8 @@ mod tests {
     #[test]
     fn a_cause_already_in_the_message_is_not_repeated() {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
-        let e = anyhow::Error::new(io).context("cannot read sink component /x.wasm: No such file or directory");
+        let e = anyhow::Error::new(io)
+            .context("cannot read sink component /x.wasm: No such file or directory");
         assert_eq!(
             one_line(&e),
             "cannot read sink component /x.wasm: No such file or directory"

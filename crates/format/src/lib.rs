@@ -19,6 +19,7 @@ pub mod chain;
 pub mod json;
 pub mod record;
 pub mod recovery;
+pub mod rejection;
 pub mod verify;
 
 use alloc::string::String;

@@ -157,7 +157,7 @@ mod tests {
             },
             payload: &payload,
         };
-        let mut line = alloc::vec::Vec::new();
+        let mut line = Vec::new();
         seal(&event, 4, Some(&Hash::GENESIS), &mut line).unwrap();
         let read = Rejected::from_record_line(&line[..line.len() - 1]).unwrap();
         assert_eq!(read, claim);

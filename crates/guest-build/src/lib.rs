@@ -32,7 +32,8 @@ impl Guest {
 /// The workspace root, from the build script's `CARGO_MANIFEST_DIR`
 /// (`crates/<name>`).
 pub fn workspace_root() -> PathBuf {
-    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     manifest_dir
         .parent()
         .and_then(Path::parent)
@@ -43,7 +44,11 @@ pub fn workspace_root() -> PathBuf {
 /// Tells cargo to rerun the build script when any of `dirs` (relative to the
 /// workspace root) or the lock file changes.
 pub fn rerun_if_changed(root: &Path, dirs: &[&str]) {
-    for dir in dirs.iter().copied().chain(["wit", "crates/format", "Cargo.lock"]) {
+    for dir in dirs
+        .iter()
+        .copied()
+        .chain(["wit", "crates/format", "Cargo.lock"])
+    {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
 }

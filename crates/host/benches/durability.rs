@@ -83,7 +83,8 @@ fn emit_rate(
 
 /// Events/s of the Python reference algorithm.
 fn python_rate(path: &Path, n: usize, fsync: bool) -> f64 {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cli/tests/fixtures/reference_sink.py");
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../cli/tests/fixtures/reference_sink.py");
     let mut cmd = Command::new("python3");
     cmd.arg(script).arg("bench").arg(path).arg(n.to_string());
     if fsync {

@@ -12,10 +12,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chainsink_host::{Actor, Durability, Event, LogFile, SinkLimits, SinkOptions, SinkRuntime};
 use chainsink_guest_sink::bindings::chainsink::audit::diagnostics::Level;
 use chainsink_guest_sink::bindings::chainsink::audit::types as wit;
 use chainsink_guest_sink::writer::{ChainWriter, LogIo};
+use chainsink_host::{Actor, Durability, Event, LogFile, SinkLimits, SinkOptions, SinkRuntime};
 
 /// The native side: the same writer over the host's `LogFile`.
 struct NativeLog(LogFile);

@@ -16,8 +16,8 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use chainsink::tenants::{TenantSpec, Tenants};
-//! use chainsink::{Actor, Durability, Event, RuntimeConfig, SinkOptions, SinkRuntime};
+//! use chainsink_host::tenants::{TenantSpec, Tenants};
+//! use chainsink_host::{Actor, Durability, Event, RuntimeConfig, SinkOptions, SinkRuntime};
 //! # fn main() -> anyhow::Result<()> {
 //! let runtime = Arc::new(SinkRuntime::with_config(RuntimeConfig::default())?);
 //! let tenants = Tenants::new(runtime);

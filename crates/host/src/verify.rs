@@ -176,7 +176,11 @@ pub struct Tamper {
 impl fmt::Display for Tamper {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The detail names the kind of damage itself.
-        write!(f, "line {} (byte {}): {}", self.line, self.offset, self.detail)
+        write!(
+            f,
+            "line {} (byte {}): {}",
+            self.line, self.offset, self.detail
+        )
     }
 }
 
@@ -348,7 +352,9 @@ impl Linker {
             Ok(info) => info,
             Err(e) => {
                 let (no, at) = (self.line_no, checked.offset);
-                self.suspect(at, Some(line), |l| l.tamper(no, at, line_kind(&e), e.to_string()));
+                self.suspect(at, Some(line), |l| {
+                    l.tamper(no, at, line_kind(&e), e.to_string())
+                });
                 return self.hold(line);
             }
         };
@@ -371,7 +377,13 @@ impl Linker {
 
     /// A line too long to be a record, streamed past: `part` is one piece of
     /// it; `end` marks its last piece (then its `\n` is counted).
-    fn long_line_part(&mut self, offset: u64, part: &[u8], first_part: bool, end: bool) -> Result<(), VerifyError> {
+    fn long_line_part(
+        &mut self,
+        offset: u64,
+        part: &[u8],
+        first_part: bool,
+        end: bool,
+    ) -> Result<(), VerifyError> {
         if first_part {
             self.line_no += 1;
             let no = self.line_no;

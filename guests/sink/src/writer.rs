@@ -5,15 +5,17 @@
 //! any file. The same code runs in both, so the two can be compared.
 
 use chainsink_format::Hash;
+use chainsink_format::MAX_RECORD_BYTES;
 use chainsink_format::chain::seal;
 use chainsink_format::json::parse_object;
 use chainsink_format::record::{Actor, Event as FormatEvent, validate};
-use chainsink_format::MAX_RECORD_BYTES;
 use chainsink_format::recovery::{RECOVERED_EVENT, Tail as TailJudgement, Torn, judge_tail};
 use chainsink_format::verify::{Mode, check_line};
 
 use crate::bindings::chainsink::audit::diagnostics::Level;
-use crate::bindings::chainsink::audit::types::{ChainHead, Durability, Event, Options, Receipt, SinkError};
+use crate::bindings::chainsink::audit::types::{
+    ChainHead, Durability, Event, Options, Receipt, SinkError,
+};
 
 /// First window read from the tail on resume; doubled until a whole line fits.
 const TAIL_WINDOW: u32 = 64 * 1024;

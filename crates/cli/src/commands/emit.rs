@@ -44,8 +44,7 @@ pub(crate) fn emit(args: EmitArgs) -> Result<ExitCode> {
     if args.stdin {
         let stdin = std::io::stdin().lock();
         let stdout = std::io::stdout().lock();
-        let report =
-            chainsink_host::stream::emit_lines(&sink, &mut BufReader::new(stdin), stdout)?;
+        let report = chainsink_host::stream::emit_lines(&sink, &mut BufReader::new(stdin), stdout)?;
         sink.close()?;
         if report.refused > 0 {
             eprintln!(

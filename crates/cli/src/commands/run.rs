@@ -127,7 +127,14 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode> {
     };
     let audits = open_audits(&args, &workflows, &logs, tenants.as_ref());
     let reports = run_all(&workflows, &audits, &options);
-    Ok(finish(&args, &workflows, &audits, &logs, &reports, tenants.as_ref()))
+    Ok(finish(
+        &args,
+        &workflows,
+        &audits,
+        &logs,
+        &reports,
+        tenants.as_ref(),
+    ))
 }
 
 /// Loads every workflow, printing each one's problems; `None` if any is invalid.
@@ -196,13 +203,19 @@ fn start_runtime(
         } else {
             ("--log or --log-dir", "these runs are")
         };
-        eprintln!("chainsink: AUDIT_LOG_PATH is not set and no {given} was given: {run} NOT audited");
+        eprintln!(
+            "chainsink: AUDIT_LOG_PATH is not set and no {given} was given: {run} NOT audited"
+        );
         return Ok(None);
     }
     match args.audit.runtime(workflows.len()) {
         Ok(runtime) => Ok(Some(Tenants::new(Arc::new(runtime)))),
         Err(e) => {
-            let subject = if args.single() { "the workflow" } else { "every workflow" };
+            let subject = if args.single() {
+                "the workflow"
+            } else {
+                "every workflow"
+            };
             let error = format!("cannot start the audit runtime: {}", policy::one_line(&e));
             match policy::start_failed(args.audit_policy, subject, &error) {
                 OnFailure::Stop => Err(ExitCode::from(EXIT_AUDIT)),
@@ -293,8 +306,7 @@ fn finish(
 ) -> ExitCode {
     let mut worst = 0;
     let mut outcomes = Vec::new();
-    for ((((path, wf), audit), log), report) in
-        workflows.iter().zip(audits).zip(logs).zip(reports)
+    for ((((path, wf), audit), log), report) in workflows.iter().zip(audits).zip(logs).zip(reports)
     {
         let code = match report {
             None => i32::from(EXIT_AUDIT),
@@ -330,7 +342,12 @@ fn finish(
 }
 
 /// Closes a workflow's sink; its head hash, when it closed cleanly.
-fn close(args: &RunArgs, wf: &Workflow, audit: &Audit, tenants: Option<&Tenants>) -> Option<String> {
+fn close(
+    args: &RunArgs,
+    wf: &Workflow,
+    audit: &Audit,
+    tenants: Option<&Tenants>,
+) -> Option<String> {
     let (Audit::Sink(t), Some(tenants)) = (audit, tenants) else {
         return None;
     };

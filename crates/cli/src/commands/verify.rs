@@ -102,4 +102,3 @@ fn progress_bar(log: &Path) -> Option<indicatif::ProgressBar> {
     );
     Some(bar)
 }
-

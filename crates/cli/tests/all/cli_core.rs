@@ -1,7 +1,6 @@
 //! End-to-end tests of the core: the real binary, the embedded default sink
 //! component, real log files, and the Python reference algorithm as oracle.
 
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 

@@ -5,7 +5,6 @@
 //! Every wait here is bounded (a hung run is killed and the test fails); no
 //! assertion is about speed.
 
-
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -55,7 +54,12 @@ fn spawn_in(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Proc {
 }
 
 /// Like [`spawn_in`], starting from `cmd` (set up by the caller).
-fn spawn_with(mut cmd: std::process::Command, cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Proc {
+fn spawn_with(
+    mut cmd: std::process::Command,
+    cwd: &Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> Proc {
     cmd.env_remove("AUDIT_POLICY")
         .current_dir(cwd)
         .args(args)
@@ -1159,7 +1163,10 @@ fn fail_closed_with_a_full_disk_stops_at_the_first_write() {
     assert!(text.contains("File too large"), "{text}");
     assert!(text.contains("AUDIT-FAILED"), "{text}");
     assert!(
-        text.contains(&format!("  reason: audit sink failed: audit log {}: I/O failed: ", log.display())),
+        text.contains(&format!(
+            "  reason: audit sink failed: audit log {}: I/O failed: ",
+            log.display()
+        )),
         "{text}"
     );
     assert!(
@@ -1178,7 +1185,14 @@ fn fail_open_with_a_full_disk_completes_degraded() {
     let out = cli_on_full_disk(
         dir.path(),
         limit,
-        &["run", s(&wf), "--audit-policy", "fail-open", "--log", s(&log)],
+        &[
+            "run",
+            s(&wf),
+            "--audit-policy",
+            "fail-open",
+            "--log",
+            s(&log),
+        ],
     );
     assert_exit(&out, 0);
     assert!(marker.exists(), "fail-open did not run the workflow");

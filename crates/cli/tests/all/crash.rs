@@ -3,7 +3,6 @@
 //! log verifies, torn writes carry recovery records, and every record that
 //! was acknowledged is in the log.
 
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;

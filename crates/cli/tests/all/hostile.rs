@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use chainsink_host::SinkLimits;
 use chainsink_host::tenants::{SinkSource, TenantSpec, Tenants};
 use chainsink_host::verify::{VerifyOptions, verify_file};
-use chainsink_host::SinkLimits;
 use chainsink_test_programs as guests;
 
 use crate::common::{run, stderr};
@@ -54,7 +54,9 @@ fn an_append_past_the_deadline_is_refused_at_the_append() {
 /// A log of `n` records written by the default sink.
 fn default_log(path: &Path, n: usize) {
     let tenants = Tenants::new(runtime());
-    let t = tenants.open(TenantSpec::new("writer", path, options())).unwrap();
+    let t = tenants
+        .open(TenantSpec::new("writer", path, options()))
+        .unwrap();
     for i in 0..n {
         t.sink().emit(&event("writer", i)).unwrap();
     }
@@ -112,12 +114,21 @@ fn a_sinks_diagnostics_cannot_forge_host_output() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     for line in err.lines() {
-        assert!(!line.starts_with("chainsink: dry run"), "forged line: {line:?}");
+        assert!(
+            !line.starts_with("chainsink: dry run"),
+            "forged line: {line:?}"
+        );
         assert!(!line.contains('\x1b'), "terminal escape: {line:?}");
     }
-    assert!(err.contains(r#"ok\nchainsink: dry run of "forged" COMPLETED\r\u{1b}[2K"#), "{err}");
     assert!(
-        err.contains(&format!("diagnostic line(s) from sink {} dropped", guests::CHAINSINK_GUEST_CHATTY)),
+        err.contains(r#"ok\nchainsink: dry run of "forged" COMPLETED\r\u{1b}[2K"#),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "diagnostic line(s) from sink {} dropped",
+            guests::CHAINSINK_GUEST_CHATTY
+        )),
         "{err}"
     );
     let report = verify_file(&log, &VerifyOptions::default()).unwrap();
@@ -142,7 +153,13 @@ fn fail_open_replaces_a_trapped_sink_and_loses_no_event() {
     let workflow = concat!(env!("CARGO_MANIFEST_DIR"), "/../../workflows/example.yaml");
     let reference = dir.path().join("reference.jsonl");
     let out = run(
-        &["run", workflow, "--dry-run", "--log", reference.to_str().unwrap()],
+        &[
+            "run",
+            workflow,
+            "--dry-run",
+            "--log",
+            reference.to_str().unwrap(),
+        ],
         "",
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -174,13 +191,20 @@ fn fail_open_replaces_a_trapped_sink_and_loses_no_event() {
     types.remove(5);
     assert_eq!(types, event_types(&reference));
     let record: serde_json::Value = serde_json::from_str(
-        std::fs::read_to_string(&log).unwrap().lines().nth(5).unwrap(),
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .nth(5)
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(record["payload"]["restart"], 1);
     assert_eq!(record["payload"]["lost_events"], 0);
     assert!(
-        record["payload"]["reason"].as_str().unwrap().contains("trapped"),
+        record["payload"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("trapped"),
         "{record}"
     );
     verify_file(&log, &VerifyOptions::default()).unwrap();

@@ -9,7 +9,6 @@
 //! PyPI). It needs `node`, `npm`, `python3` and pip on PATH; without them
 //! these tests fail and say what is missing.
 
-
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -4,20 +4,19 @@
 //! and the reason. Also: many tenants at once, the compiled-component cache,
 //! `chainsink inspect`, and several workflows in one `chainsink run`.
 
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chainsink_host::runtime::cache::CacheOutcome;
-use chainsink_test_programs as guests;
 use chainsink_host::inspect::inspect;
+use chainsink_host::runtime::cache::CacheOutcome;
 use chainsink_host::tenants::{SinkSource, TenantError, TenantSpec, Tenants};
 use chainsink_host::verify::{VerifyError, VerifyOptions, VerifyReport, verify_file};
 use chainsink_host::{
     Actor, Allocator, Durability, Event, Origin, RuntimeConfig, Sink, SinkError, SinkLimits,
     SinkOptions, SinkRuntime,
 };
+use chainsink_test_programs as guests;
 use serde_json::Value;
 
 use crate::common::{run, stderr, stdout};
@@ -442,7 +441,11 @@ fn a_wasi_sink_reaches_nothing() {
     assert_eq!(outcome("environment"), "0 variables");
     // A frozen clock, and random numbers that are the same in every run.
     assert_eq!(outcome("wall clock"), "0 s after the Unix epoch");
-    assert!(outcome("random").starts_with("hash seed gives "), "{}", outcome("random"));
+    assert!(
+        outcome("random").starts_with("hash seed gives "),
+        "{}",
+        outcome("random")
+    );
     assert_eq!(outcome("arguments"), "0 arguments");
     let slept: u64 = outcome("sleep 30 s")
         .trim_start_matches("returned after ")
@@ -736,7 +739,11 @@ fn compiled_components_are_cached_and_checked_before_use() {
 #[test]
 fn inspect_reports_the_world_and_the_fit() {
     let runtime = runtime();
-    let default = inspect(&runtime, "default", chainsink_host::runtime::DEFAULT_SINK_WASM);
+    let default = inspect(
+        &runtime,
+        "default",
+        chainsink_host::runtime::DEFAULT_SINK_WASM,
+    );
     assert!(default.fits(), "{:?}", default.problems);
     assert!(!default.wasi);
     let imports: Vec<&str> = default.imports.iter().map(|i| i.name.as_str()).collect();
@@ -995,7 +1002,11 @@ fn cli_runs_several_workflows_each_with_its_own_log() {
     assert_eq!(out.status.code(), Some(1), "{text}\n{}", stderr(&out));
     for name in ["alpha", "beta"] {
         let log = logs.join(format!("{name}.jsonl"));
-        assert_eq!(crate::common::verify(&log, &[]).status.code(), Some(0), "{name}");
+        assert_eq!(
+            crate::common::verify(&log, &[]).status.code(),
+            Some(0),
+            "{name}"
+        );
         let spec_names: Vec<Value> = crate::common::lines(&log)
             .iter()
             .map(|l| serde_json::from_str::<Value>(l).unwrap())

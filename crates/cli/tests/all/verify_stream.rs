@@ -8,11 +8,11 @@
 
 use std::io::Read;
 
-use chainsink_host::verify::{VerifyOptions, verify_reader};
 use chainsink_format::Hash;
 use chainsink_format::chain::seal;
 use chainsink_format::json::parse_object;
 use chainsink_format::record::{Actor, Event};
+use chainsink_host::verify::{VerifyOptions, verify_reader};
 use serde_json::{Map, Value};
 
 /// Produces a valid chained log, record by record, as a reader.
@@ -93,7 +93,10 @@ fn a_long_log_verifies_in_flat_memory() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("1 passed"), "the measuring test did not run: {text}");
+    assert!(
+        text.contains("1 passed"),
+        "the measuring test did not run: {text}"
+    );
 }
 
 #[test]

@@ -1,10 +1,9 @@
 //! Dry runs: the exact event sequence of a successful run, nothing executed.
 
-
 use std::path::Path;
 
-use chainsink_executor::{MemorySink, Outcome, RunOptions, TaskStatus, Workflow, run};
 use crate::common::{opts, scratch, types, wf};
+use chainsink_executor::{MemorySink, Outcome, RunOptions, TaskStatus, Workflow, run};
 use serde_json::{Value, json};
 
 fn example() -> Workflow {

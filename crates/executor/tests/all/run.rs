@@ -1,14 +1,13 @@
 //! Real runs on the local runtime with `sh` programs.
 
-
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::common::{FlakySink, TERMINAL, find, opts, s, scratch, types, wf};
 use chainsink_executor::{
     AuditPolicy, MemorySink, Outcome, RunOptions, TaskStatus, run, workflow::Workflow,
 };
-use crate::common::{FlakySink, TERMINAL, find, opts, s, scratch, types, wf};
 use serde_json::{Value, json};
 
 /// One agent `a` running `program`, one team `t` with the given task lines.

@@ -123,7 +123,9 @@ impl LogFile {
     /// Only a regular file (or a path to create one) is accepted: a FIFO
     /// would hang, a device keeps no history.
     pub fn open_with(path: &Path, wait: LockWait) -> Result<LogFile, CapabilityError> {
-        match std::fs::metadata(path) {
+        // An existing log is opened where its links lead (a symlink may
+        // point anywhere; the lock is on the file, whatever its name).
+        let target = match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => {
                 return Err(CapabilityError::IsDirectory { path: path.into() });
             }
@@ -133,12 +135,13 @@ impl LogFile {
                     kind: file_kind(&meta),
                 });
             }
-            _ => {}
-        }
-        let name = path
+            Ok(_) => std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+            Err(_) => path.to_path_buf(),
+        };
+        let name = target
             .file_name()
             .ok_or_else(|| CapabilityError::NoFileName { path: path.into() })?;
-        let dir_path = match path.parent() {
+        let dir_path = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
@@ -499,8 +502,7 @@ mod tests {
             })
         };
         assert!(
-            rx.recv_timeout(Duration::from_millis(200))
-                .is_err(),
+            rx.recv_timeout(Duration::from_millis(200)).is_err(),
             "must wait"
         );
         drop(first);
@@ -545,10 +547,19 @@ mod tests {
         // SAFETY: a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         let err = LogFile::open(&fifo).unwrap_err();
-        assert!(matches!(err, CapabilityError::NotRegular { kind: "a FIFO", .. }), "{err}");
+        assert!(
+            matches!(err, CapabilityError::NotRegular { kind: "a FIFO", .. }),
+            "{err}"
+        );
         let err = LogFile::open(Path::new("/dev/null")).unwrap_err();
         assert!(
-            matches!(err, CapabilityError::NotRegular { kind: "a character device", .. }),
+            matches!(
+                err,
+                CapabilityError::NotRegular {
+                    kind: "a character device",
+                    ..
+                }
+            ),
             "{err}"
         );
         assert!(err.to_string().contains("regular file"), "{err}");

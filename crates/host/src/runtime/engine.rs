@@ -64,4 +64,3 @@ pub(super) fn build(config: &RuntimeConfig, fuel: bool) -> Result<(Engine, Alloc
     let engine = Engine::new(&base()).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
     Ok((engine, Allocator::OnDemand { reason }))
 }
-

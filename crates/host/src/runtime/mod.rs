@@ -50,8 +50,8 @@ use std::thread;
 use std::time::Duration;
 
 use chainsink_format::Hash;
-use wasmtime::component::{Component, Linker};
 use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
 
 use crate::bindings::AuditSinkPre;
 use crate::capability::LogFile;
@@ -356,7 +356,6 @@ impl SinkRuntime {
         self.cache.as_ref()
     }
 
-
     /// Loads the embedded default sink (compiled once per runtime, and
     /// precompiled into the disk cache at first use when there is one).
     pub fn default_component(&self) -> Result<SinkComponent, LoadError> {
@@ -533,4 +532,3 @@ impl SinkRuntime {
         )
     }
 }
-

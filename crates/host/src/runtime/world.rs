@@ -68,7 +68,6 @@ pub struct WorldCheck {
     pub problems: Vec<String>,
 }
 
-
 /// What `component` imports and exports, and every way it does not fit the
 /// `audit-sink` world by name and version. (Whether the types match is
 /// checked when the runtime pre-instantiates it.)
@@ -154,7 +153,10 @@ mod tests {
         assert!(compatible("1.0.0", "1.4.2"));
         assert!(!compatible("1.0.0", "2.0.0"));
         assert!(!compatible("0.1.0", "x"));
-        assert_eq!(split_ours("chainsink:audit/sink@0.1.0"), Some(("sink", "0.1.0")));
+        assert_eq!(
+            split_ours("chainsink:audit/sink@0.1.0"),
+            Some(("sink", "0.1.0"))
+        );
         assert_eq!(split_ours("chainsink:other/sink@0.1.0"), None);
     }
 }

@@ -57,7 +57,9 @@ impl KnownTail {
     /// torn-write rule. `Err` when the log cannot be continued (its last
     /// line was changed), with the reason.
     pub(crate) fn read(log: &LogFile, chained: bool) -> Result<KnownTail, String> {
-        let size = log.size().map_err(|e| format!("cannot read the log: {e}"))?;
+        let size = log
+            .size()
+            .map_err(|e| format!("cannot read the log: {e}"))?;
         if size == 0 {
             return Ok(KnownTail {
                 hash: chained.then_some(Hash::GENESIS),
@@ -72,9 +74,14 @@ impl KnownTail {
             .read_tail(window)
             .map_err(|e| format!("cannot read the log: {e}"))?;
         let terminated = buf.last() == Some(&b'\n');
-        let body = if terminated { &buf[..buf.len() - 1] } else { &buf[..] };
-        let (last_at, last) = last_line(start, body)
-            .ok_or_else(|| format!("its last line is longer than the largest record ({MAX_RECORD_BYTES} bytes)"))?;
+        let body = if terminated {
+            &buf[..buf.len() - 1]
+        } else {
+            &buf[..]
+        };
+        let (last_at, last) = last_line(start, body).ok_or_else(|| {
+            format!("its last line is longer than the largest record ({MAX_RECORD_BYTES} bytes)")
+        })?;
         let known = |info: LineInfo, needs_newline| KnownTail {
             hash: info.hash,
             seq: info.seq,
@@ -85,7 +92,9 @@ impl KnownTail {
             Tail::Record(info) => Ok(known(info, false)),
             Tail::MissingNewline(info) => Ok(known(info, true)),
             Tail::Torn(_) => {
-                let before_end = usize::try_from(last_at - start).unwrap_or(0).saturating_sub(1);
+                let before_end = usize::try_from(last_at - start)
+                    .unwrap_or(0)
+                    .saturating_sub(1);
                 if last_at == 0 {
                     return Ok(KnownTail {
                         hash: chained.then_some(Hash::GENESIS),
@@ -224,10 +233,8 @@ impl AppendGuard {
         };
         match result {
             Ok(()) => {
-                if let Some(start) = start {
-                    if let Some(known) = &mut self.known {
-                        known.end = start + pending.len() as u64;
-                    }
+                if let (Some(start), Some(known)) = (start, &mut self.known) {
+                    known.end = start + pending.len() as u64;
                 }
                 // Keep the buffer (and its capacity) for the next call.
                 pending.clear();
@@ -406,11 +413,11 @@ fn preview(line: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chainsink_format::recovery::Torn;
     use chainsink_format::chain::seal;
     use chainsink_format::json::parse_object;
     use chainsink_format::record::{Actor, Event};
     use chainsink_format::recovery::RECOVERED_EVENT;
+    use chainsink_format::recovery::Torn;
 
     fn line(seq: u64, prev: Option<Hash>, out: &mut Vec<u8>) -> Option<Hash> {
         let payload = parse_object(r#"{"i": 1}"#).unwrap();

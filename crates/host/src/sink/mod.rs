@@ -227,10 +227,14 @@ impl Sink {
         };
         let commit = match options.durability {
             Durability::Batch => {
-                let file = store.data().log().sync_handle().map_err(|e| SinkError::Io {
-                    path: path.clone(),
-                    message: format!("cannot get a handle to sync the log: {e}"),
-                })?;
+                let file = store
+                    .data()
+                    .log()
+                    .sync_handle()
+                    .map_err(|e| SinkError::Io {
+                        path: path.clone(),
+                        message: format!("cannot get a handle to sync the log: {e}"),
+                    })?;
                 Some(GroupCommit::new(file, 0))
             }
             _ => None,

@@ -73,7 +73,10 @@ fn default_component_imports_exactly_our_interfaces() {
     let component = runtime.default_component().unwrap();
     let mut imports = component.imports().to_vec();
     imports.sort();
-    let mut ours: Vec<String> = PROVIDED_INTERFACES.iter().map(|i| interface_name(i)).collect();
+    let mut ours: Vec<String> = PROVIDED_INTERFACES
+        .iter()
+        .map(|i| interface_name(i))
+        .collect();
     ours.sort();
     assert_eq!(
         imports, ours,

@@ -84,7 +84,9 @@ impl Chain {
             return if tail.is_empty() {
                 Ok(Chain::default())
             } else {
-                Err(SinkError::CorruptLog("the log does not end with a newline".into()))
+                Err(SinkError::CorruptLog(
+                    "the log does not end with a newline".into(),
+                ))
             };
         };
         let last = body.rsplit(|&b| b == b'\n').next().unwrap_or(body);

@@ -8,7 +8,9 @@
 use std::cell::Cell;
 
 use chainsink_test_sink_common::chainsink::audit::log_file;
-use chainsink_test_sink_common::chainsink::audit::types::{ChainHead, Event, Options, Receipt, SinkError};
+use chainsink_test_sink_common::chainsink::audit::types::{
+    ChainHead, Event, Options, Receipt, SinkError,
+};
 use chainsink_test_sink_common::exports::chainsink::audit::sink::Guest;
 
 struct Component;

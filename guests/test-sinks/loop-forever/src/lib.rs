@@ -5,7 +5,9 @@
 //! the sink, the call and the reason, and discard the instance.
 
 use chainsink_test_sink_common::chainsink::audit::log_file;
-use chainsink_test_sink_common::chainsink::audit::types::{ChainHead, Event, Options, Receipt, SinkError};
+use chainsink_test_sink_common::chainsink::audit::types::{
+    ChainHead, Event, Options, Receipt, SinkError,
+};
 use chainsink_test_sink_common::exports::chainsink::audit::sink::Guest;
 
 struct Component;

@@ -38,7 +38,10 @@ fn head() -> Result<ChainHead, SinkError> {
 fn write(event: &Event) -> Result<Receipt, SinkError> {
     let mut chain = CHAIN.get();
     if chain.records + 1 == TRAP_AT && event.event_type != "audit.sink_restarted" {
-        panic!("trap-once: refusing record {TRAP_AT} ({})", event.event_type);
+        panic!(
+            "trap-once: refusing record {TRAP_AT} ({})",
+            event.event_type
+        );
     }
     let mut buf = Vec::new();
     let (receipt, hash) = chain.seal(event, &mut buf)?;

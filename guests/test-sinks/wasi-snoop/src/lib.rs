@@ -19,13 +19,15 @@
 
 use std::cell::RefCell;
 
-use chainsink_test_sink_common::chainsink::audit::diagnostics::{self, Level};
-use chainsink_test_sink_common::chainsink::audit::log_file;
-use chainsink_test_sink_common::chainsink::audit::types::{ChainHead, Event, Options, Receipt, SinkError};
 use chainsink_format::Hash;
 use chainsink_format::chain::seal;
 use chainsink_format::json::parse_object;
 use chainsink_format::record::{Actor, Event as FormatEvent};
+use chainsink_test_sink_common::chainsink::audit::diagnostics::{self, Level};
+use chainsink_test_sink_common::chainsink::audit::log_file;
+use chainsink_test_sink_common::chainsink::audit::types::{
+    ChainHead, Event, Options, Receipt, SinkError,
+};
 use chainsink_test_sink_common::exports::chainsink::audit::sink::Guest;
 use serde_json::{Map, Value};
 
