@@ -42,11 +42,12 @@ pub const MAX_BATCH: usize = 256;
 /// a line would take it past this.
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
 
-/// Longest input line accepted, in bytes, not counting its line ending.
-///
-/// TODO: use the format crate's largest record (`chainsink_format::MAX_RECORD_BYTES`)
-/// once it defines one; a line is an event, so it must not exceed a record.
-pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// Longest input line accepted, in bytes, not counting its line ending: the
+/// largest record ([`chainsink_format::MAX_RECORD_BYTES`]). The record adds
+/// fields to the event, so a longer line could only fit by carrying padding;
+/// it is refused unread. A shorter line can still make a record over the
+/// limit; the sink refuses that one.
+pub const MAX_LINE_BYTES: usize = chainsink_format::MAX_RECORD_BYTES;
 
 /// What a stream run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
