@@ -235,8 +235,11 @@ impl<L: LogIo> ChainWriter<L> {
                     SinkError::InvalidEvent(msg)
                 }
             };
-            let payload =
-                parse_object(&event.payload).map_err(|e| invalid(format!("payload: {e}")))?;
+            let payload = parse_object(&event.payload).map_err(|e| {
+                invalid(format!(
+                    "payload: {e}; the payload must be one JSON object (RFC 8259 text)"
+                ))
+            })?;
             let record = FormatEvent {
                 timestamp: &event.timestamp,
                 event_type: &event.event_type,

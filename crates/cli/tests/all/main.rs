@@ -5,6 +5,7 @@ mod cli_core;
 mod cli_run;
 mod common;
 mod crash;
+mod errors;
 mod hostile;
 mod polyglot;
 mod sandbox;

@@ -637,7 +637,10 @@ fn fuel_limits_trap_and_need_a_fuel_metering_runtime() {
     let err = runtime
         .open_with_limits(&looping, log("refused.jsonl"), &options(), &limits)
         .unwrap_err();
+    // A configuration error, not a trap: nothing ran.
+    assert!(matches!(err, SinkError::Config { .. }), "{err:?}");
     assert!(err.to_string().contains("RuntimeConfig::fuel"), "{err}");
+    assert!(!err.to_string().contains("trapped"), "{err}");
 
     let fueled = SinkRuntime::with_config(RuntimeConfig {
         max_sinks: 4,

@@ -512,6 +512,22 @@ mod tests {
     }
 
     #[test]
+    fn a_read_returns_up_to_len_bytes_clamped_to_what_exists() {
+        use crate::bindings::chainsink::audit::log_file::Host;
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogFile::open(&dir.path().join("audit.jsonl")).unwrap();
+        log.append(b"0123456789\n").unwrap();
+        let mut ctx = LogFileCtx::new(Arc::new(log), &SinkLimits::default(), false);
+        assert_eq!(ctx.read(0, u32::MAX).unwrap(), b"0123456789\n");
+        assert_eq!(ctx.read(4, u32::MAX).unwrap(), b"456789\n");
+        assert!(ctx.read(100, u32::MAX).unwrap().is_empty());
+        assert_eq!(
+            ctx.read_tail(u32::MAX).unwrap(),
+            (0, b"0123456789\n".to_vec())
+        );
+    }
+
+    #[test]
     fn every_path_to_the_same_file_meets_the_same_lock() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");

@@ -85,13 +85,11 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// The bytes are not a valid component for this engine.
-    #[error(
-        "sink {name} is not a valid wasm component: {message}; build it with `cargo component` or `wasm-tools component new`"
-    )]
+    #[error("sink {name} {message}")]
     Compile {
         /// The sink's name (its path).
         name: String,
-        /// Wasmtime's explanation.
+        /// What is wrong and what to do, on one line.
         message: String,
     },
     /// The component does not implement the `audit-sink` world.
@@ -405,7 +403,7 @@ impl SinkRuntime {
         };
         let (component, origin) = compiled.map_err(|e| LoadError::Compile {
             name: name.into(),
-            message: format!("{e:#}"),
+            message: compile_problem(bytes, &e),
         })?;
         self.lock_compiled().insert(sha256, component.clone());
         Ok((component, sha256, origin))
@@ -490,20 +488,18 @@ impl SinkRuntime {
         limits: &SinkLimits,
     ) -> Result<Sink, SinkError> {
         if !Engine::same(component.component().engine(), &self.engine) {
-            return Err(SinkError::Trap {
+            return Err(SinkError::Config {
                 sink: component.name.to_string(),
-                call: "instantiate",
-                reason: "the component was loaded by another SinkRuntime; load it with the \
-                         runtime that opens it"
+                message: "the component was loaded by another SinkRuntime; load it with the \
+                          runtime that opens it"
                     .into(),
             });
         }
         if limits.fuel.is_some() && !self.fuel {
-            return Err(SinkError::Trap {
+            return Err(SinkError::Config {
                 sink: component.name.to_string(),
-                call: "instantiate",
-                reason: "a fuel limit was set for this sink, but its runtime does not meter \
-                         fuel; build the runtime with RuntimeConfig::fuel (or --sink-fuel)"
+                message: "a fuel limit was set for this sink, but its runtime does not meter \
+                          fuel; build the runtime with RuntimeConfig::fuel (or --sink-fuel)"
                     .into(),
             });
         }
@@ -530,5 +526,29 @@ impl SinkRuntime {
             ticks,
             fuel,
         )
+    }
+}
+
+/// Why `bytes` did not compile, on one line, with advice that fits what the
+/// bytes are.
+fn compile_problem(bytes: &[u8], e: &wasmtime::Error) -> String {
+    use crate::inspect::WasmKind;
+    match WasmKind::of(bytes) {
+        WasmKind::NotWasm => "is not WebAssembly (it does not start with the `\\0asm` magic \
+                              bytes): give the path of a sink component (.wasm)"
+            .into(),
+        WasmKind::CoreModule => "is a core wasm module, not a component: turn it into a \
+                                 component that implements wit/audit.wit (Rust: `wasm-tools \
+                                 component new`, or build for wasm32-wasip2; Python: \
+                                 componentize-py; JavaScript: jco componentize)"
+            .into(),
+        WasmKind::Component => {
+            let reason = format!("{e:#}");
+            let first = reason.lines().next().unwrap_or_default();
+            format!(
+                "is a wasm component this engine cannot compile: {first}; rebuild it with a \
+                 toolchain for the component model (`chainsink inspect` shows what it holds)"
+            )
+        }
     }
 }

@@ -134,6 +134,14 @@ pub enum SinkError {
         /// The sink's name.
         sink: String,
     },
+    /// The sink cannot be opened as configured (nothing ran).
+    #[error("audit sink {sink} cannot be opened as configured: {message}")]
+    Config {
+        /// The sink's name.
+        sink: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// The sink trapped; its instance was discarded.
     #[error("audit sink {sink} trapped in `{call}`: {reason}; the instance was discarded")]
     Trap {
