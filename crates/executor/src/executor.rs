@@ -38,12 +38,15 @@
 mod process;
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
 use crate::audit::{AuditPolicy, AuditReceipt, AuditSink, Auditor};
 use crate::cancel::CancelToken;
+use crate::output::{LiveOutput, OutputDigest, file_safe};
 use crate::workflow::{Agent, Task, TaskRef, Team, Teardown, Workflow};
 use process::{Launch, Spawned, describe_exit};
 
@@ -67,6 +70,14 @@ pub struct RunOptions {
     pub grace: Duration,
     /// How much of a failed task's stderr goes into its report and event.
     pub stderr_tail_bytes: usize,
+    /// Where task output goes, line by line and prefixed with
+    /// `<team>/<task subject> | `, while tasks run (`None`: nowhere; see
+    /// [`crate::output::TerminalOutput`]).
+    pub live_output: Option<Arc<dyn LiveOutput>>,
+    /// Keep each task's full stdout and stderr under this directory, as
+    /// `<dir>/<workflow id>/<team>--<task id>.stdout` and `.stderr` (team
+    /// names made file-name safe: see [`task_output_paths`]).
+    pub output_dir: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -81,6 +92,8 @@ impl Default for RunOptions {
             cancel: CancelToken::new(),
             grace: Duration::from_secs(5),
             stderr_tail_bytes: 4096,
+            live_output: None,
+            output_dir: None,
         }
     }
 }
@@ -158,6 +171,10 @@ pub struct TaskReport {
     pub stdout_tail: String,
     /// End of its stderr (up to `stderr_tail_bytes`).
     pub stderr_tail: String,
+    /// Size and SHA-256 of its stdout (and its file), if its program ran.
+    pub stdout: Option<OutputDigest>,
+    /// Size and SHA-256 of its stderr (and its file), if its program ran.
+    pub stderr: Option<OutputDigest>,
 }
 
 /// The result of [`run`].
@@ -257,6 +274,8 @@ struct Finished {
     error: Option<String>,
     stdout_tail: String,
     stderr_tail: String,
+    /// stdout and stderr, if a program ran.
+    outputs: Option<[OutputDigest; 2]>,
 }
 
 impl Finished {
@@ -268,6 +287,7 @@ impl Finished {
             error: Some(error),
             stdout_tail: String::new(),
             stderr_tail: String::new(),
+            outputs: None,
         }
     }
 }
@@ -359,6 +379,8 @@ impl<'a> Runner<'a> {
                 error: Some("not submitted".to_string()),
                 stdout_tail: String::new(),
                 stderr_tail: String::new(),
+                stdout: None,
+                stderr: None,
             })
             .collect();
         let n = nodes.len();
@@ -562,6 +584,7 @@ impl<'a> Runner<'a> {
                 error: None,
                 stdout_tail: String::new(),
                 stderr_tail: String::new(),
+                outputs: None,
             })
         } else if let Some(agent) = node.agent {
             let launch = Launch {
@@ -575,6 +598,12 @@ impl<'a> Runner<'a> {
                     ("WORKFLOW_ID", self.workflow_id.clone()),
                 ],
                 tag: format!("{}-{}", self.workflow_id, g + 1),
+                prefix: format!("{}/{} | ", node.team.name, node.task.subject),
+                live: self.opts.live_output.clone(),
+                files: self.opts.output_dir.as_ref().map(|dir| {
+                    task_output_paths(dir, &self.workflow_id, &node.team.name, &node.id)
+                }),
+                tail_bytes: self.opts.stderr_tail_bytes,
             };
             match process::spawn(&launch) {
                 Ok(p) => Running::Program(p),
@@ -596,7 +625,7 @@ impl<'a> Runner<'a> {
         while i < self.running.len() {
             let exit = match &mut self.running[i].1 {
                 Running::Done(_) => Ok(None),
-                Running::Program(p) => match p.try_wait() {
+                Running::Program(p) => match p.try_wait(self.term_sent.is_some()) {
                     Ok(None) => {
                         i += 1;
                         continue;
@@ -624,7 +653,8 @@ impl<'a> Runner<'a> {
             // Stopping: take any stragglers in its group down too.
             p.signal_group(libc::SIGKILL);
         }
-        let (stdout_tail, stderr_tail) = p.tails(self.opts.stderr_tail_bytes);
+        let (stdout_tail, stderr_tail) = p.tails();
+        let outputs = Some(p.close_output());
         match exit {
             Ok(Some(exit)) => {
                 let code = exit.status.code();
@@ -645,12 +675,14 @@ impl<'a> Runner<'a> {
                     error,
                     stdout_tail,
                     stderr_tail,
+                    outputs,
                 }
             }
             Ok(None) => Finished::failed("program state lost".to_string()),
             Err(e) => Finished {
                 stdout_tail,
                 stderr_tail,
+                outputs,
                 ..Finished::failed(format!("cannot wait for the program: {e}"))
             },
         }
@@ -661,7 +693,7 @@ impl<'a> Runner<'a> {
         self.finished[g] = true;
         let node = &self.nodes[g];
         let duration = f.duration.map_or(0.0, secs);
-        let (event, payload) = if f.ok {
+        let (event, mut payload) = if f.ok {
             (
                 "task.completed",
                 obj(json!({
@@ -688,6 +720,7 @@ impl<'a> Runner<'a> {
                 })),
             )
         };
+        add_output_fields(&mut payload, f.outputs.as_ref());
         self.emit(event, payload);
         let report = &mut self.reports[g];
         report.status = if f.ok {
@@ -700,6 +733,10 @@ impl<'a> Runner<'a> {
         report.error = f.error;
         report.stdout_tail = f.stdout_tail;
         report.stderr_tail = f.stderr_tail;
+        if let Some([out, err]) = f.outputs {
+            report.stdout = Some(out);
+            report.stderr = Some(err);
+        }
 
         if f.ok {
             for j in self.nodes[g].dependents.clone() {
@@ -902,6 +939,47 @@ impl<'a> Runner<'a> {
         } else {
             format!("team-{}-{name}", self.workflow_id)
         }
+    }
+}
+
+/// Where `output_dir` keeps a task's stdout and stderr:
+/// `<dir>/<workflow id>/<team>--<task id>.stdout` and `.stderr`, the team
+/// name made file-name safe (ASCII letters, digits, `.`, `_`, `-` kept,
+/// anything else `_`). Task ids are unique within a run, so files never
+/// collide; the audit event's `workflow_id`, `team` and `task_id` find them.
+pub fn task_output_paths(
+    dir: &std::path::Path,
+    workflow_id: &str,
+    team: &str,
+    task_id: &str,
+) -> [PathBuf; 2] {
+    let base = dir.join(file_safe(workflow_id)).join(format!(
+        "{}--{}",
+        file_safe(team),
+        file_safe(task_id)
+    ));
+    ["stdout", "stderr"].map(|ext| base.with_extension(ext))
+}
+
+/// The task event's output fields: `stdout_bytes`, `stdout_sha256`,
+/// `stderr_bytes`, `stderr_sha256` (null when no program ran), and
+/// `output_error` when an output file is incomplete.
+fn add_output_fields(payload: &mut Map<String, Value>, outputs: Option<&[OutputDigest; 2]>) {
+    for (i, name) in ["stdout", "stderr"].into_iter().enumerate() {
+        let d = outputs.map(|o| &o[i]);
+        payload.insert(format!("{name}_bytes"), json!(d.map(|d| d.bytes)));
+        payload.insert(
+            format!("{name}_sha256"),
+            json!(d.map(|d| d.sha256.as_str())),
+        );
+    }
+    let errors: Vec<&str> = outputs
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.file_error.as_deref())
+        .collect();
+    if !errors.is_empty() {
+        payload.insert("output_error".into(), json!(errors.join("; ")));
     }
 }
 

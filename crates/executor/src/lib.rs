@@ -22,10 +22,14 @@
 pub mod audit;
 pub mod cancel;
 pub mod executor;
+pub mod output;
 pub mod summary;
 pub mod workflow;
 
 pub use audit::{AuditError, AuditPolicy, AuditReceipt, AuditSink, MemorySink, RecordedEvent};
 pub use cancel::CancelToken;
-pub use executor::{Outcome, RunOptions, RunReport, TaskReport, TaskStatus, run};
+pub use executor::{
+    Outcome, RunOptions, RunReport, TaskReport, TaskStatus, run, task_output_paths,
+};
+pub use output::{LiveOutput, OutputDigest, OutputStream, TerminalOutput};
 pub use workflow::{ValidationError, ValidationErrors, Workflow};

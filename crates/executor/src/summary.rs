@@ -132,6 +132,8 @@ mod tests {
             exit_code: None,
             error: (status != TaskStatus::Completed).then(|| "boom".into()),
             stdout_tail: String::new(),
+            stdout: None,
+            stderr: None,
             stderr_tail: "line1\nlast words\n".into(),
         }
     }

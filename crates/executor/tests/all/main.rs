@@ -2,6 +2,7 @@
 
 mod common;
 mod dry_run;
+mod output;
 mod run;
 mod validation;
 mod yaml_depth;
