@@ -40,6 +40,16 @@ enum Command {
     Inspect(commands::inspect::InspectArgs),
     /// Write the embedded default sink component to a file, for other hosts.
     ExportSink(commands::export_sink::ExportSinkArgs),
+    /// Show a log's records, filtered, checking each as it is read.
+    Show(commands::show::ShowArgs),
+    /// Print a log's last records; with -f, each record as it is appended.
+    Tail(commands::tail::TailArgs),
+    /// Count a log's events per type and workflow, task outcomes, slowest tasks.
+    Stats(commands::stats::StatsArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(commands::completions::CompletionsArgs),
+    /// Print the manual page (roff), or write all pages with --out DIR.
+    Man(commands::completions::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +72,11 @@ fn main() -> ExitCode {
         Command::Validate(args) => Ok(commands::validate::validate(&args)),
         Command::Inspect(args) => commands::inspect::inspect(&args),
         Command::ExportSink(args) => commands::export_sink::export_sink(&args),
+        Command::Show(args) => commands::show::show(&args),
+        Command::Tail(args) => commands::tail::tail(&args),
+        Command::Stats(args) => commands::stats::stats(&args),
+        Command::Completions(args) => commands::completions::completions(&args),
+        Command::Man(args) => commands::completions::man(&args),
     };
     match result {
         Ok(code) => code,

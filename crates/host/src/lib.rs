@@ -49,6 +49,7 @@ mod store;
 pub mod stream;
 pub mod tenants;
 pub mod timestamp;
+pub mod trail;
 pub mod verify;
 
 pub use capability::{CapabilityError, LockWait, LogFile};

@@ -1,0 +1,1182 @@
+//! Reading the trail: a streaming iterator over a log's lines, each checked
+//! as it is read, for `chainsink show`, `tail` and `stats`.
+//!
+//! [`Trail`] reads a log a chunk at a time, checks every line with the same
+//! format crate rules as [`crate::verify`] (`check_line`, hashed on all
+//! cores, then linked in order with a `ChainVerifier`), and yields an
+//! [`Entry`] for each line that passes a [`Filter`] and for every line that
+//! fails verification, whatever the filter. Bytes that are not records are
+//! accepted in the same two patterns as `verify`: a torn write closed by a
+//! `chain.recovered` record and bytes the host refused and marked with a
+//! `chain.rejected` record. Until a record excuses them (or the log ends)
+//! such lines are held, at most as many bytes as one refused append; when
+//! nothing excuses them each one is reported with its own reason and the
+//! chain goes on from the last record among them, so one edited record is
+//! marked where it is and the records after it are still checked.
+//!
+//! Filters are cheap first: a byte search for the value's canonical form
+//! (`"workflow_id": "wf-1"`) rules most lines out before any JSON parse.
+//!
+//! [`Trail::poll_entry`] never blocks: with [`Trail::follow`] set it is the
+//! building block of `tail -f` (a torn last line is held until a write ends
+//! it). [`Stats`] counts a trail.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chainsink_format::MAX_RECORD_BYTES;
+use chainsink_format::recovery::judge_bad_run;
+use chainsink_format::rejection::{Region, Rejected};
+use chainsink_format::verify::{ChainVerifier, LineError, LineInfo, LinkError, Mode, check_line};
+use serde_json::Value;
+
+use crate::verify::TamperKind;
+
+/// Bytes read at a time.
+const CHUNK: usize = 4 << 20;
+
+/// The most bytes held while waiting for a record that excuses them (what
+/// one refused append can be, as in [`crate::verify`]).
+const MAX_REGION: u64 = crate::runtime::limits::MAX_APPEND_BYTES + 1;
+
+/// Most lines in one torn run.
+const MAX_TORN_RUN: usize = 16;
+
+/// What the check says about one line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// A valid record, linked into the chain.
+    Ok,
+    /// Torn bytes, recovered by the `chain.recovered` record on `record_line`.
+    Torn {
+        /// Line of the recovery record.
+        record_line: u64,
+    },
+    /// Bytes a sink appended that the host refused and marked with the
+    /// `chain.rejected` record on `record_line`.
+    Rejected {
+        /// Line of the host's record.
+        record_line: u64,
+    },
+    /// The line fails verification.
+    Broken {
+        /// What is wrong (the names `verify --json` uses).
+        kind: TamperKind,
+        /// The details.
+        detail: String,
+    },
+}
+
+impl Verdict {
+    /// Whether the line fails verification.
+    pub fn is_broken(&self) -> bool {
+        matches!(self, Verdict::Broken { .. })
+    }
+}
+
+/// One line of the log, checked.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// 1-based line number.
+    pub line: u64,
+    /// Byte offset of the line.
+    pub offset: u64,
+    /// The line's bytes without `\n` (empty for a line too long to be a record).
+    pub bytes: Vec<u8>,
+    /// Whether it passes the filter (a broken line is yielded either way).
+    pub matched: bool,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+impl Entry {
+    /// The line as JSON, if it is JSON.
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.bytes).ok()
+    }
+}
+
+/// Which lines to yield. Every condition set must hold.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// The record's `workflow_id`.
+    pub workflow: Option<String>,
+    /// A glob (`*`, `?`) over `event_type`.
+    pub event_type: Option<String>,
+    /// The payload's `task_id`.
+    pub task: Option<String>,
+    /// `actor.user`.
+    pub actor: Option<String>,
+    /// Records at or after this time (a record timestamp, see [`normalize_time`]).
+    pub since: Option<String>,
+    /// Records at or before this time.
+    pub until: Option<String>,
+    /// Records whose position (`seq`) is in this inclusive range.
+    pub seq: Option<(u64, u64)>,
+}
+
+/// A filter ready to run: the byte needles worked out once.
+#[derive(Clone, Debug)]
+struct Compiled {
+    filter: Filter,
+    /// Byte strings a matching line must contain.
+    needles: Vec<Vec<u8>>,
+    /// Whether the line must be parsed (some condition needs more than bytes).
+    parse: bool,
+    /// Whether any condition but `seq` is set.
+    any: bool,
+}
+
+fn needle(key: &str, value: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    chainsink_format::json::write_str(&mut out, key);
+    out.extend_from_slice(b": ");
+    chainsink_format::json::write_str(&mut out, value);
+    out
+}
+
+impl Compiled {
+    fn new(filter: Filter) -> Compiled {
+        let mut needles = Vec::new();
+        if let Some(w) = &filter.workflow {
+            needles.push(needle("workflow_id", w));
+        }
+        if let Some(t) = &filter.task {
+            needles.push(needle("task_id", t));
+        }
+        if let Some(a) = &filter.actor {
+            needles.push(needle("user", a));
+        }
+        if let Some(glob) = &filter.event_type {
+            let literal: String = glob
+                .chars()
+                .take_while(|c| *c != '*' && *c != '?')
+                .collect();
+            let mut n = needle("event_type", &literal);
+            if literal.len() != glob.len() {
+                n.pop(); // the closing quote: the type only starts so
+            }
+            needles.push(n);
+        }
+        let any = filter.workflow.is_some()
+            || filter.event_type.is_some()
+            || filter.task.is_some()
+            || filter.actor.is_some()
+            || filter.since.is_some()
+            || filter.until.is_some();
+        Compiled {
+            parse: any,
+            needles,
+            filter,
+            any,
+        }
+    }
+
+    /// Whether the line passes every condition but `seq`.
+    fn matches(&self, line: &[u8]) -> bool {
+        if !self.any {
+            return true;
+        }
+        if !self
+            .needles
+            .iter()
+            .all(|n| memchr::memmem::find(line, n).is_some())
+        {
+            return false;
+        }
+        if !self.parse {
+            return true;
+        }
+        let Ok(v) = serde_json::from_slice::<Value>(line) else {
+            return false;
+        };
+        let f = &self.filter;
+        let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+        if let Some(w) = &f.workflow
+            && s(v.get("workflow_id")).as_ref() != Some(w)
+        {
+            return false;
+        }
+        if let Some(g) = &f.event_type
+            && !s(v.get("event_type")).is_some_and(|t| glob(g, &t))
+        {
+            return false;
+        }
+        if let Some(t) = &f.task
+            && s(v.pointer("/payload/task_id")).as_ref() != Some(t)
+        {
+            return false;
+        }
+        if let Some(a) = &f.actor
+            && s(v.pointer("/actor/user")).as_ref() != Some(a)
+        {
+            return false;
+        }
+        let ts = s(v.get("timestamp")).unwrap_or_default();
+        if f.since.as_ref().is_some_and(|since| ts < *since) {
+            return false;
+        }
+        if f.until.as_ref().is_some_and(|until| ts > *until) {
+            return false;
+        }
+        true
+    }
+}
+
+/// Whether `text` matches `pattern`, where `*` is any run and `?` any one character.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Turns a date (`2026-06-04`) or a timestamp (`2026-06-04T15:30:45`, with
+/// optional fraction, `Z` or `±HH:MM` offset; a space may stand for `T`)
+/// into the records' form, `2026-06-04T15:30:45.123456+00:00` in UTC, so it
+/// compares with record timestamps as text. A date means its first instant.
+pub fn normalize_time(text: &str) -> Result<String, String> {
+    let bad = || {
+        format!(
+            "cannot read time {text:?}: use a date (2026-06-04) or a timestamp \
+             (2026-06-04T15:30:45, optionally with .ffffff and Z or +HH:MM)"
+        )
+    };
+    let num = |s: &str| -> Result<u32, String> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        s.parse().map_err(|_| bad())
+    };
+    let (date, rest) = match text.find(['T', 't', ' ']) {
+        Some(i) => (&text[..i], &text[i + 1..]),
+        None => (text, ""),
+    };
+    let d: Vec<&str> = date.split('-').collect();
+    let [y, m, day] = d.as_slice() else {
+        return Err(bad());
+    };
+    let month =
+        time::Month::try_from(u8::try_from(num(m)?).map_err(|_| bad())?).map_err(|_| bad())?;
+    let date = time::Date::from_calendar_date(
+        i32::try_from(num(y)?).map_err(|_| bad())?,
+        month,
+        u8::try_from(num(day)?).map_err(|_| bad())?,
+    )
+    .map_err(|_| bad())?;
+    // Split off the offset.
+    let (clock, offset) = if let Some(c) = rest.strip_suffix(['Z', 'z']) {
+        (c, (0i8, 0i8, 1i8))
+    } else if let Some(i) = rest.rfind(['+', '-']) {
+        let (h, m) = rest[i + 1..]
+            .split_once(':')
+            .unwrap_or((&rest[i + 1..], "0"));
+        let sign = if rest.as_bytes()[i] == b'-' { -1 } else { 1 };
+        let h = i8::try_from(num(h)?).map_err(|_| bad())?;
+        let m = i8::try_from(num(m)?).map_err(|_| bad())?;
+        (&rest[..i], (h, m, sign))
+    } else {
+        (rest, (0, 0, 1))
+    };
+    let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+    let parts: Vec<&str> = if hms.is_empty() {
+        vec![]
+    } else {
+        hms.split(':').collect()
+    };
+    if parts.len() > 3
+        || parts.len() == 1
+        || frac.len() > 9
+        || (!frac.is_empty() && parts.len() < 3)
+    {
+        return Err(bad());
+    }
+    let get = |i: usize| -> Result<u8, String> {
+        parts
+            .get(i)
+            .map_or(Ok(0), |p| u8::try_from(num(p)?).map_err(|_| bad()))
+    };
+    let micro = if frac.is_empty() {
+        0
+    } else {
+        num(&format!("{frac:0<6}")[..6])?
+    };
+    let t = time::Time::from_hms_micro(get(0)?, get(1)?, get(2)?, micro).map_err(|_| bad())?;
+    let (oh, om, sign) = offset;
+    let off = time::UtcOffset::from_hms(sign * oh, sign * om, 0).map_err(|_| bad())?;
+    let utc = time::PrimitiveDateTime::new(date, t)
+        .assume_offset(off)
+        .to_offset(time::UtcOffset::UTC);
+    Ok(format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}+00:00",
+        utc.year(),
+        u8::from(utc.month()),
+        utc.day(),
+        utc.hour(),
+        utc.minute(),
+        utc.second(),
+        utc.microsecond()
+    ))
+}
+
+/// Parses `A..B`, `A..`, `..B` or `N` (inclusive) into a range.
+pub fn parse_seq_range(text: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("cannot read seq range {text:?}: use A..B, A.., ..B or N");
+    let num = |s: &str, default: u64| -> Result<u64, String> {
+        if s.is_empty() {
+            Ok(default)
+        } else {
+            s.parse().map_err(|_| bad())
+        }
+    };
+    match text.split_once("..") {
+        Some((a, b)) => Ok((num(a, 1)?, num(b, u64::MAX)?)),
+        None if !text.is_empty() => {
+            let n = num(text, 0)?;
+            Ok((n, n))
+        }
+        None => Err(bad()),
+    }
+}
+
+/// A line waiting for a record that excuses it.
+struct Held {
+    line: u64,
+    offset: u64,
+    bytes: Vec<u8>,
+    matched: bool,
+    /// `Ok` for a valid record that did not link; `None` for a too-long line.
+    check: Option<Result<LineInfo, LineError>>,
+}
+
+/// Lines that are not (yet) in the chain.
+struct Suspect {
+    offset: u64,
+    /// The lines' bytes while they can still be a torn run.
+    torn: Option<Vec<Vec<u8>>>,
+    region: Region,
+    held: Vec<Held>,
+    /// The first line's reason.
+    first: (TamperKind, String),
+}
+
+/// What a trail came to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrailReport {
+    /// Records in the chain.
+    pub records: u64,
+    /// Lines that failed verification.
+    pub broken: u64,
+    /// Torn writes recovered.
+    pub recovered: u64,
+    /// Refused appends marked by the host.
+    pub rejected: u64,
+    /// The last record's hash (hex), when chained.
+    pub head: Option<String>,
+    /// Bytes read.
+    pub bytes: u64,
+}
+
+impl TrailReport {
+    /// Whether the log verified.
+    pub fn ok(&self) -> bool {
+        self.broken == 0
+    }
+}
+
+/// A log read line by line, each line checked; see the [module docs](self).
+pub struct Trail<R> {
+    reader: R,
+    filter: Compiled,
+    threads: usize,
+    mode: Mode,
+    chain: ChainVerifier,
+    line_no: u64,
+    suspect: Option<Suspect>,
+    out: VecDeque<Entry>,
+    buf: Vec<u8>,
+    /// File offset of `buf[0]`.
+    base: u64,
+    /// Inside a line too long to be a record: where it started.
+    long_line: Option<u64>,
+    report: TrailReport,
+    follow: bool,
+    /// How long held lines wait for a record that excuses them while following.
+    settle: Duration,
+    last_data: Instant,
+    finished: bool,
+}
+
+impl Trail<File> {
+    /// Opens the log at `path`.
+    pub fn open(path: &Path, filter: Filter) -> io::Result<Trail<File>> {
+        let file = File::open(path)?;
+        if file.metadata()?.is_dir() {
+            return Err(io::Error::other("it is a directory"));
+        }
+        Ok(Trail::new(file, filter))
+    }
+
+    /// While following: the byte offset read up to and the file's length now;
+    /// a length below the offset means the log was truncated or replaced.
+    pub fn file_position(&self) -> io::Result<(u64, u64)> {
+        Ok((
+            self.base + self.buf.len() as u64,
+            self.reader.metadata()?.len(),
+        ))
+    }
+}
+
+impl<R: Read> Trail<R> {
+    /// A trail over `reader`.
+    pub fn new(reader: R, filter: Filter) -> Trail<R> {
+        Trail {
+            reader,
+            filter: Compiled::new(filter),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            mode: Mode::Fast,
+            chain: ChainVerifier::new(),
+            line_no: 0,
+            suspect: None,
+            out: VecDeque::new(),
+            buf: Vec::with_capacity(CHUNK),
+            base: 0,
+            long_line: None,
+            report: TrailReport::default(),
+            follow: false,
+            settle: Duration::from_millis(250),
+            last_data: Instant::now(),
+            finished: false,
+        }
+    }
+
+    /// Re-encode every record too (`verify --strict`).
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.mode = if strict { Mode::Strict } else { Mode::Fast };
+        self
+    }
+
+    /// Threads that hash lines (0: one per core).
+    pub fn threads(mut self, threads: usize) -> Self {
+        if threads > 0 {
+            self.threads = threads;
+        }
+        self
+    }
+
+    /// Keep reading past the end: [`poll_entry`](Self::poll_entry) returns
+    /// `None` when there is nothing new, an unterminated last line is held
+    /// until a write ends it, and lines no record has excused after `settle`
+    /// without new bytes are reported as broken.
+    pub fn follow(mut self, settle: Duration) -> Self {
+        self.follow = true;
+        self.settle = settle;
+        self
+    }
+
+    /// What the trail came to so far.
+    pub fn report(&self) -> TrailReport {
+        TrailReport {
+            records: self.chain.records(),
+            head: self.chain.head().map(|h| h.to_hex()),
+            ..self.report.clone()
+        }
+    }
+
+    /// The next entry if one is ready, reading what the log has now; `None`
+    /// when there is nothing more for now (without following: the end).
+    pub fn poll_entry(&mut self) -> io::Result<Option<Entry>> {
+        loop {
+            if let Some(e) = self.out.pop_front() {
+                return Ok(Some(e));
+            }
+            if self.finished {
+                return Ok(None);
+            }
+            let n = self.read_some()?;
+            if n > 0 {
+                self.last_data = Instant::now();
+                self.process();
+                continue;
+            }
+            if self.follow {
+                if self.suspect.is_some() && self.last_data.elapsed() >= self.settle {
+                    self.give_up();
+                    continue;
+                }
+                return Ok(None);
+            }
+            self.finish();
+        }
+    }
+
+    fn read_some(&mut self) -> io::Result<usize> {
+        let old = self.buf.len();
+        self.buf.resize(old + CHUNK, 0);
+        let n = loop {
+            match self.reader.read(&mut self.buf[old..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.buf.truncate(old);
+                    return Err(e);
+                }
+            }
+        };
+        self.buf.truncate(old + n);
+        Ok(n)
+    }
+
+    /// Checks and links the complete lines in the buffer.
+    fn process(&mut self) {
+        if self.long_line.is_some() {
+            let nl = memchr::memchr(b'\n', &self.buf);
+            let end = nl.unwrap_or(self.buf.len());
+            let s = self.suspect.as_mut().expect("a long line is suspect");
+            s.region.push_part(&self.buf[..end]);
+            let used = match nl {
+                Some(p) => {
+                    s.region.end_line();
+                    self.long_line = None;
+                    p + 1
+                }
+                None => end,
+            };
+            self.consume(used);
+            self.check_region();
+            if self.long_line.is_some() {
+                return;
+            }
+        }
+        let complete = match memchr::memrchr(b'\n', &self.buf) {
+            Some(p) => p + 1,
+            None if self.buf.len() > MAX_RECORD_BYTES => {
+                self.start_long_line();
+                return;
+            }
+            None => return,
+        };
+        let buf = std::mem::take(&mut self.buf);
+        let lines = split_lines(&buf[..complete]);
+        let checked = check_all(&buf, &lines, self.mode, self.threads, &self.filter);
+        for ((start, end), (result, matched)) in lines.iter().zip(checked) {
+            let offset = self.base + *start as u64;
+            self.take(offset, &buf[*start..*end], result, matched);
+        }
+        self.buf = buf;
+        self.consume(complete);
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.buf.drain(..n);
+        self.base += n as u64;
+        self.report.bytes = self.base;
+    }
+
+    fn start_long_line(&mut self) {
+        self.line_no += 1;
+        let (no, offset) = (self.line_no, self.base);
+        let detail = format!(
+            "the line is longer than the largest record ({MAX_RECORD_BYTES} bytes), so it is not a record"
+        );
+        self.open_suspect(offset, None, (TamperKind::BadRecord, detail));
+        let s = self.suspect.as_mut().expect("open");
+        s.region.push_part(&self.buf);
+        s.held.push(Held {
+            line: no,
+            offset,
+            bytes: Vec::new(),
+            matched: false,
+            check: None,
+        });
+        self.long_line = Some(offset);
+        let n = self.buf.len();
+        self.consume(n);
+        self.check_region();
+    }
+
+    fn open_suspect(&mut self, offset: u64, line: Option<&[u8]>, first: (TamperKind, String)) {
+        match &mut self.suspect {
+            Some(s) => {
+                s.torn = match (s.torn.take(), line) {
+                    (Some(mut lines), Some(line))
+                        if lines.len() < MAX_TORN_RUN
+                            && lines.iter().map(Vec::len).sum::<usize>() + line.len()
+                                <= 2 * MAX_RECORD_BYTES =>
+                    {
+                        lines.push(line.to_vec());
+                        Some(lines)
+                    }
+                    _ => None,
+                };
+            }
+            None => {
+                self.suspect = Some(Suspect {
+                    offset,
+                    torn: line.map(|l| vec![l.to_vec()]),
+                    region: Region::new(offset),
+                    held: Vec::new(),
+                    first,
+                });
+            }
+        }
+    }
+
+    fn hold(
+        &mut self,
+        offset: u64,
+        line: &[u8],
+        check: Result<LineInfo, LineError>,
+        matched: bool,
+    ) {
+        let s = self.suspect.as_mut().expect("a suspect region is open");
+        s.region.push(line);
+        s.held.push(Held {
+            line: self.line_no,
+            offset,
+            bytes: line.to_vec(),
+            matched,
+            check: Some(check),
+        });
+        self.check_region();
+    }
+
+    fn check_region(&mut self) {
+        if self
+            .suspect
+            .as_ref()
+            .is_some_and(|s| s.region.len() > MAX_REGION)
+        {
+            self.give_up();
+        }
+    }
+
+    /// Whether the valid record `line` excuses the suspect lines before it;
+    /// if so they are yielded, excused.
+    fn excuses(&mut self, line: &[u8]) -> bool {
+        let Some(s) = &self.suspect else {
+            return false;
+        };
+        let torn = s.torn.as_ref().and_then(|lines| {
+            judge_bad_run(
+                s.offset,
+                &lines.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+                Some(line),
+            )
+            .ok()
+        });
+        let record_line = self.line_no;
+        let verdict = if torn.is_some() {
+            self.report.recovered += 1;
+            Verdict::Torn { record_line }
+        } else if Rejected::from_record_line(line).is_some_and(|c| s.region.is_claimed_by(&c)) {
+            self.report.rejected += 1;
+            Verdict::Rejected { record_line }
+        } else {
+            return false;
+        };
+        let s = self.suspect.take().expect("open");
+        for h in s.held {
+            if h.matched {
+                self.out.push_back(Entry {
+                    line: h.line,
+                    offset: h.offset,
+                    bytes: h.bytes,
+                    matched: true,
+                    verdict: verdict.clone(),
+                });
+            }
+        }
+        true
+    }
+
+    /// Nothing excused the held lines: each is reported with its own reason,
+    /// and the chain goes on from the records among them.
+    fn give_up(&mut self) {
+        let Some(s) = self.suspect.take() else {
+            return;
+        };
+        let mut first = Some(s.first);
+        for h in s.held {
+            let mut seq = None;
+            let own = match h.check {
+                None => Some((
+                    TamperKind::BadRecord,
+                    format!(
+                        "the line is longer than the largest record ({MAX_RECORD_BYTES} bytes), so it is not a record"
+                    ),
+                )),
+                Some(Err(e)) => Some((line_kind(&e), e.to_string())),
+                Some(Ok(info)) => {
+                    seq = info.seq;
+                    self.chain
+                        .push(&info)
+                        .err()
+                        .map(|e| (link_kind(&e), e.to_string()))
+                }
+            };
+            // The first line keeps the reason the run was opened with.
+            let reason = match (first.take(), own) {
+                (Some(f), _) => Some(f),
+                (None, own) => own,
+            };
+            let verdict = match reason {
+                Some((kind, detail)) => {
+                    self.report.broken += 1;
+                    Verdict::Broken { kind, detail }
+                }
+                None => Verdict::Ok,
+            };
+            let matched = h.matched && self.seq_ok(seq);
+            if matched || verdict.is_broken() {
+                self.out.push_back(Entry {
+                    line: h.line,
+                    offset: h.offset,
+                    bytes: h.bytes,
+                    matched,
+                    verdict,
+                });
+            }
+        }
+    }
+
+    /// Whether the record (its `seq`, else its position) is in the seq range.
+    fn seq_ok(&self, seq: Option<u64>) -> bool {
+        let n = seq.unwrap_or(self.chain.records());
+        self.filter
+            .filter
+            .seq
+            .is_none_or(|(a, b)| (a..=b).contains(&n))
+    }
+
+    fn take(
+        &mut self,
+        offset: u64,
+        line: &[u8],
+        result: Result<LineInfo, LineError>,
+        matched: bool,
+    ) {
+        self.line_no += 1;
+        let info = match result {
+            Ok(info) => info,
+            Err(e) => {
+                let first = (line_kind(&e), e.to_string());
+                self.open_suspect(offset, Some(line), first);
+                return self.hold(offset, line, Err(e), matched);
+            }
+        };
+        if self.suspect.is_some() && !self.excuses(line) {
+            self.open_suspect(offset, None, (TamperKind::BadRecord, String::new()));
+            return self.hold(offset, line, Ok(info), matched);
+        }
+        let before = self.chain.clone();
+        if let Err(e) = self.chain.push(&info) {
+            self.chain = before;
+            let first = (link_kind(&e), e.to_string());
+            self.open_suspect(offset, None, first);
+            return self.hold(offset, line, Ok(info), matched);
+        }
+        if matched && self.seq_ok(info.seq) {
+            self.out.push_back(Entry {
+                line: self.line_no,
+                offset,
+                bytes: line.to_vec(),
+                matched: true,
+                verdict: Verdict::Ok,
+            });
+        }
+    }
+
+    /// The end of the log (not following).
+    fn finish(&mut self) {
+        self.finished = true;
+        self.give_up();
+        if self.long_line.take().is_some() || !self.buf.is_empty() {
+            let offset = self.base;
+            let length = self.buf.len();
+            self.line_no += 1;
+            self.report.broken += 1;
+            self.out.push_back(Entry {
+                line: self.line_no,
+                offset,
+                bytes: std::mem::take(&mut self.buf),
+                matched: false,
+                verdict: Verdict::Broken {
+                    kind: TamperKind::MissingNewline,
+                    detail: format!(
+                        "the last line ({length} bytes) has no newline: a torn or cut write; \
+                         the sink recovers it at its next write"
+                    ),
+                },
+            });
+        }
+    }
+}
+
+impl<R: Read> Iterator for Trail<R> {
+    type Item = io::Result<Entry>;
+
+    /// Without [`follow`](Trail::follow), every entry to the end of the log.
+    /// With it, `None` means nothing new for now.
+    fn next(&mut self) -> Option<io::Result<Entry>> {
+        self.poll_entry().transpose()
+    }
+}
+
+/// (start, end) of each line in `chunk`, without the `\n`.
+fn split_lines(chunk: &[u8]) -> Vec<(usize, usize)> {
+    let mut lines = Vec::with_capacity(chunk.len() / 256 + 1);
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', chunk) {
+        lines.push((start, end));
+        start = end + 1;
+    }
+    lines
+}
+
+type Checked = (Result<LineInfo, LineError>, bool);
+
+/// Checks and filters every line, spread over `threads` threads, in order.
+fn check_all(
+    buf: &[u8],
+    lines: &[(usize, usize)],
+    mode: Mode,
+    threads: usize,
+    filter: &Compiled,
+) -> Vec<Checked> {
+    let check = |&(start, end): &(usize, usize)| {
+        let line = &buf[start..end];
+        (check_line(line, mode), filter.matches(line))
+    };
+    if threads <= 1 || lines.len() < 64 {
+        return lines.iter().map(check).collect();
+    }
+    let per = lines.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = lines
+            .chunks(per)
+            .map(|part| s.spawn(move || part.iter().map(check).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().expect("a trail thread panicked"))
+            .collect()
+    })
+}
+
+fn line_kind(e: &LineError) -> TamperKind {
+    match e {
+        LineError::BadJson(..) | LineError::NotAnObject { .. } => TamperKind::BadJson,
+        LineError::NotCanonical { .. } => TamperKind::NotCanonical,
+        LineError::HashMismatch { .. } => TamperKind::HashMismatch,
+        _ => TamperKind::BadRecord,
+    }
+}
+
+fn link_kind(e: &LinkError) -> TamperKind {
+    match e {
+        LinkError::SeqMismatch { .. } => TamperKind::SeqMismatch,
+        LinkError::BrokenLink { .. } => TamperKind::BrokenLink,
+        _ => TamperKind::BadRecord,
+    }
+}
+
+/// A task's run, from its terminal event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskRun {
+    /// The workflow.
+    pub workflow: String,
+    /// `task_id` (empty if absent).
+    pub task_id: String,
+    /// `task_subject`.
+    pub subject: String,
+    /// `completed` or `failed`.
+    pub outcome: String,
+    /// `duration_seconds`.
+    pub seconds: f64,
+}
+
+/// Counts over a trail's records.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Records counted.
+    pub records: u64,
+    /// Records per event type.
+    pub per_type: BTreeMap<String, u64>,
+    /// Records per workflow (`-` for none).
+    pub per_workflow: BTreeMap<String, u64>,
+    /// `task.completed` events.
+    pub completed: u64,
+    /// `task.failed` events.
+    pub failed: u64,
+    /// `task.skipped` events.
+    pub skipped: u64,
+    /// Tasks with a duration, slowest first (at most `top` once finished).
+    pub slowest: Vec<TaskRun>,
+    /// How many slowest tasks to keep.
+    pub top: usize,
+}
+
+impl Stats {
+    /// Empty counts keeping the `top` slowest tasks.
+    pub fn new(top: usize) -> Stats {
+        Stats {
+            top,
+            ..Stats::default()
+        }
+    }
+
+    /// Counts one entry (lines that are not valid records are not counted).
+    pub fn add(&mut self, entry: &Entry) {
+        if entry.verdict != Verdict::Ok {
+            return;
+        }
+        let Some(v) = entry.json() else { return };
+        self.records += 1;
+        let ty = v.get("event_type").and_then(Value::as_str).unwrap_or("");
+        *self.per_type.entry(ty.to_owned()).or_default() += 1;
+        let wf = v.get("workflow_id").and_then(Value::as_str).unwrap_or("-");
+        *self.per_workflow.entry(wf.to_owned()).or_default() += 1;
+        let outcome = match ty {
+            "task.completed" => {
+                self.completed += 1;
+                "completed"
+            }
+            "task.failed" => {
+                self.failed += 1;
+                "failed"
+            }
+            "task.skipped" => {
+                self.skipped += 1;
+                return;
+            }
+            _ => return,
+        };
+        let p = |k: &str| v.get("payload").and_then(|p| p.get(k));
+        if let Some(seconds) = p("duration_seconds").and_then(Value::as_f64) {
+            let s = |k: &str| p(k).and_then(Value::as_str).unwrap_or("").to_owned();
+            self.slowest.push(TaskRun {
+                workflow: wf.to_owned(),
+                task_id: s("task_id"),
+                subject: s("task_subject"),
+                outcome: outcome.to_owned(),
+                seconds,
+            });
+            if self.slowest.len() >= 4 * self.top.max(16) {
+                self.trim();
+            }
+        }
+    }
+
+    /// Keeps only the `top` slowest tasks, slowest first.
+    pub fn trim(&mut self) {
+        self.slowest.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+        self.slowest.truncate(self.top);
+    }
+
+    /// The counts as JSON.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "records": self.records,
+            "per_type": self.per_type,
+            "per_workflow": self.per_workflow,
+            "tasks": {"completed": self.completed, "failed": self.failed, "skipped": self.skipped},
+            "slowest": self.slowest.iter().map(|t| serde_json::json!({
+                "workflow_id": t.workflow, "task_id": t.task_id, "task_subject": t.subject,
+                "outcome": t.outcome, "duration_seconds": t.seconds,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chainsink_format::Hash;
+    use chainsink_format::chain::seal;
+    use chainsink_format::record::{Actor, Event};
+
+    /// A chained log of `n` records; record i has workflow `wf-{i % 2}` and
+    /// type `task.completed` or `workflow.started`.
+    fn log(n: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut prev = Hash::GENESIS;
+        for i in 1..=n {
+            let payload: serde_json::Map<String, Value> = serde_json::from_str(&format!(
+                r#"{{"task_id": "t{i}", "duration_seconds": {i}.5}}"#
+            ))
+            .unwrap();
+            let wf = format!("wf-{}", i % 2);
+            let event = Event {
+                timestamp: if i < 3 {
+                    "2026-06-04T10:00:00.000000+00:00"
+                } else {
+                    "2026-06-05T10:00:00.000000+00:00"
+                },
+                event_type: if i % 2 == 0 {
+                    "task.completed"
+                } else {
+                    "workflow.started"
+                },
+                workflow_id: Some(&wf),
+                actor: Actor {
+                    host_id: "h",
+                    user: "u",
+                },
+                payload: &payload,
+            };
+            let start = out.len();
+            seal(&event, i, Some(&prev), &mut out).unwrap();
+            let info = check_line(&out[start..out.len() - 1], Mode::Fast).unwrap();
+            prev = info.hash.unwrap();
+        }
+        out
+    }
+
+    fn entries(bytes: &[u8], filter: Filter) -> (Vec<Entry>, TrailReport) {
+        let mut t = Trail::new(bytes, filter).threads(2);
+        let e: Vec<Entry> = t.by_ref().map(Result::unwrap).collect();
+        (e, t.report())
+    }
+
+    #[test]
+    fn trail_reads_every_record_and_filters() {
+        let bytes = log(200);
+        let (all, report) = entries(&bytes, Filter::default());
+        assert_eq!(all.len(), 200);
+        assert!(report.ok() && report.records == 200);
+        let (wf, _) = entries(
+            &bytes,
+            Filter {
+                workflow: Some("wf-1".into()),
+                ..Filter::default()
+            },
+        );
+        assert_eq!(wf.len(), 100);
+        assert!(wf.iter().all(|e| e.line % 2 == 1));
+        let (ty, _) = entries(
+            &bytes,
+            Filter {
+                event_type: Some("task.*".into()),
+                seq: Some((10, 20)),
+                ..Filter::default()
+            },
+        );
+        assert_eq!(
+            ty.iter().map(|e| e.line).collect::<Vec<_>>(),
+            vec![10, 12, 14, 16, 18, 20]
+        );
+        let (task, _) = entries(
+            &bytes,
+            Filter {
+                task: Some("t7".into()),
+                ..Filter::default()
+            },
+        );
+        assert_eq!(task.len(), 1);
+        let (since, _) = entries(
+            &bytes,
+            Filter {
+                until: Some(normalize_time("2026-06-04T23:59").unwrap()),
+                ..Filter::default()
+            },
+        );
+        assert_eq!(since.len(), 2);
+    }
+
+    #[test]
+    fn trail_marks_a_tampered_line_and_checks_on() {
+        let mut bytes = log(10);
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        let edited = text.replacen("\"t4\"", "\"t9\"", 1);
+        bytes = edited.into_bytes();
+        let (all, report) = entries(&bytes, Filter::default());
+        assert!(!report.ok());
+        let broken: Vec<u64> = all
+            .iter()
+            .filter(|e| e.verdict.is_broken())
+            .map(|e| e.line)
+            .collect();
+        // The edited record, and the one that links to its old hash.
+        assert_eq!(broken, vec![4, 5]);
+        assert_eq!(all.len(), 10);
+    }
+
+    #[test]
+    fn trail_holds_a_torn_tail_while_following() {
+        let bytes = log(3);
+        let cut = &bytes[..bytes.len() - 20];
+        let mut t = Trail::new(cut, Filter::default()).follow(Duration::from_secs(60));
+        let got: Vec<Entry> = std::iter::from_fn(|| t.poll_entry().unwrap()).collect();
+        assert_eq!(got.len(), 2);
+        assert!(t.report().ok());
+        // Without following, the torn tail is reported.
+        let (all, report) = entries(cut, Filter::default());
+        assert_eq!(all.len(), 3);
+        assert!(matches!(
+            all[2].verdict,
+            Verdict::Broken {
+                kind: TamperKind::MissingNewline,
+                ..
+            }
+        ));
+        assert!(!report.ok());
+    }
+
+    #[test]
+    fn times_globs_and_ranges_parse() {
+        assert_eq!(
+            normalize_time("2026-06-04").unwrap(),
+            "2026-06-04T00:00:00.000000+00:00"
+        );
+        assert_eq!(
+            normalize_time("2026-06-04T15:30:45.5+02:00").unwrap(),
+            "2026-06-04T13:30:45.500000+00:00"
+        );
+        assert_eq!(
+            normalize_time("2026-06-04 15:30Z").unwrap(),
+            "2026-06-04T15:30:00.000000+00:00"
+        );
+        assert!(normalize_time("yesterday").is_err());
+        assert!(glob("task.*", "task.completed") && !glob("task.*", "workflow.started"));
+        assert!(glob("*.fail?d", "task.failed"));
+        assert_eq!(parse_seq_range("3..").unwrap(), (3, u64::MAX));
+        assert_eq!(parse_seq_range("..4").unwrap(), (1, 4));
+        assert_eq!(parse_seq_range("7").unwrap(), (7, 7));
+        assert!(parse_seq_range("x..").is_err());
+    }
+
+    #[test]
+    fn stats_count_types_workflows_and_slowest() {
+        let bytes = log(10);
+        let mut stats = Stats::new(2);
+        for e in Trail::new(&bytes[..], Filter::default()) {
+            stats.add(&e.unwrap());
+        }
+        stats.trim();
+        assert_eq!(stats.records, 10);
+        assert_eq!(stats.completed, 5);
+        assert_eq!(stats.per_workflow["wf-0"], 5);
+        assert_eq!(stats.slowest[0].seconds, 10.5);
+        assert_eq!(stats.slowest.len(), 2);
+    }
+}
