@@ -10,4 +10,5 @@ mod hostile;
 mod polyglot;
 mod sandbox;
 mod stdin;
+mod trail;
 mod verify_stream;
