@@ -17,7 +17,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use chainsink_executor::{AuditPolicy, AuditSink, CancelToken, RunOptions, RunReport, Workflow};
+use chainsink_executor::{
+    AuditPolicy, AuditSink, CancelToken, RunOptions, RunReport, TerminalOutput, Workflow,
+};
 use chainsink_host::tenants::{SinkSource, Tenant, TenantSpec, Tenants};
 
 use crate::args::{AuditArgs, parse_seconds};
@@ -60,6 +62,14 @@ pub(crate) struct RunArgs {
     /// Seconds between SIGTERM and SIGKILL when stopping tasks.
     #[arg(long, default_value = "5", value_name = "SECONDS", value_parser = parse_seconds)]
     grace: Duration,
+    /// Keep each task's full stdout and stderr, as
+    /// DIR/<workflow id>/<team>--<task id>.stdout and .stderr.
+    #[arg(long, value_name = "DIR")]
+    output_dir: Option<PathBuf>,
+    /// Print no task output, just the summary (task output is otherwise
+    /// streamed live, each line prefixed with `<team>/<task subject> | `).
+    #[arg(long)]
+    quiet: bool,
 }
 
 impl RunArgs {
@@ -76,6 +86,8 @@ impl RunArgs {
             policy: self.audit_policy,
             cancel,
             grace: self.grace,
+            live_output: (!self.quiet).then(|| Arc::new(TerminalOutput) as _),
+            output_dir: self.output_dir.clone(),
             ..RunOptions::default()
         };
         if let Some(n) = self.max_parallel {
@@ -120,6 +132,10 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode> {
     };
     check_names(&workflows)?;
     let logs = log_paths(&args, &workflows)?;
+    if let Some(dir) = &args.output_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create --output-dir {}", dir.display()))?;
+    }
     let options = args.run_options()?;
     let tenants = match start_runtime(&args, &workflows, &logs) {
         Ok(tenants) => tenants,

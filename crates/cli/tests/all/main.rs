@@ -10,5 +10,6 @@ mod hostile;
 mod polyglot;
 mod sandbox;
 mod stdin;
+mod task_output;
 mod trail;
 mod verify_stream;

@@ -1,0 +1,143 @@
+//! End-to-end tests of task output in `chainsink run`: the real binary
+//! streams each task's lines prefixed with its name, `--output-dir` keeps
+//! them, the log's task events carry their SHA-256, `--quiet` prints only
+//! the summary.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::*;
+use serde_json::Value;
+
+/// One agent saying hello on stdout and something on stderr.
+const HELLO: &str = "apiVersion: telemachy/v1
+metadata:
+  name: hello
+agents:
+  - name: greeter
+    program: 'cat > /dev/null; echo \"hel\"\"lo world\"; echo \"careful now\" >&2'
+teams:
+  - name: audit-team
+    agents: [greeter]
+    tasks:
+      - subject: Analyse repository structure
+        description: Say hello
+        assign_to: greeter
+";
+
+/// SHA-256 of bytes, by python3's hashlib (independent of chainsink).
+fn python_sha256(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("input");
+    std::fs::write(&path, bytes).unwrap();
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], 'rb').read()).hexdigest())",
+        ])
+        .arg(&path)
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The log's records of `event_type`.
+fn records(log: &Path, event_type: &str) -> Vec<Value> {
+    lines(log)
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["event_type"] == event_type)
+        .collect()
+}
+
+#[test]
+fn task_output_is_streamed_prefixed_kept_and_hashed_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let wf = dir.path().join("hello.yaml");
+    std::fs::write(&wf, HELLO).unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let out_dir = dir.path().join("out");
+    let out = run(
+        &[
+            "run",
+            wf.to_str().unwrap(),
+            "--log",
+            log.to_str().unwrap(),
+            "--output-dir",
+            out_dir.to_str().unwrap(),
+        ],
+        "",
+    );
+    let (so, se) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{so}\n{se}");
+    assert!(
+        so.lines()
+            .any(|l| l == "audit-team/Analyse repository structure | hello world"),
+        "{so}"
+    );
+    assert!(
+        se.lines()
+            .any(|l| l == "audit-team/Analyse repository structure | careful now"),
+        "{se}"
+    );
+    // The live output comes before the summary.
+    let hello = so.find("| hello world").unwrap();
+    assert!(hello < so.find("COMPLETED").expect("summary"), "{so}");
+
+    let done = records(&log, "task.completed");
+    assert_eq!(done.len(), 1);
+    let p = &done[0]["payload"];
+    assert_eq!(p["stdout_bytes"], 12);
+    assert_eq!(p["stdout_sha256"], python_sha256(b"hello world\n").as_str());
+    assert_eq!(p["stderr_bytes"], 12);
+    assert_eq!(p["stderr_sha256"], python_sha256(b"careful now\n").as_str());
+    // The output itself is not in the log.
+    assert!(
+        !std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("hello world")
+    );
+
+    // The files: DIR/<workflow id>/<team>--<task id>.{stdout,stderr}.
+    let id = done[0]["workflow_id"].as_str().unwrap();
+    let task_id = p["task_id"].as_str().unwrap();
+    let base = out_dir.join(id).join(format!("audit-team--{task_id}"));
+    let kept = std::fs::read(base.with_extension("stdout")).unwrap();
+    assert_eq!(kept, b"hello world\n");
+    assert_eq!(p["stdout_sha256"], python_sha256(&kept).as_str());
+    let kept = std::fs::read(base.with_extension("stderr")).unwrap();
+    assert_eq!(p["stderr_sha256"], python_sha256(&kept).as_str());
+
+    let ok = verify(&log, &[]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
+}
+
+#[test]
+fn quiet_prints_only_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let wf = dir.path().join("hello.yaml");
+    std::fs::write(&wf, HELLO).unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let out = run(
+        &[
+            "run",
+            wf.to_str().unwrap(),
+            "--log",
+            log.to_str().unwrap(),
+            "--quiet",
+        ],
+        "",
+    );
+    let (so, se) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{so}\n{se}");
+    assert!(so.contains("COMPLETED"), "{so}");
+    assert!(!so.contains(" | "), "{so}");
+    assert!(!se.contains(" | "), "{se}");
+    // Still hashed.
+    let done = records(&log, "task.completed");
+    assert_eq!(
+        done[0]["payload"]["stdout_sha256"],
+        python_sha256(b"hello world\n").as_str()
+    );
+}
