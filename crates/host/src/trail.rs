@@ -122,8 +122,8 @@ pub struct Filter {
 #[derive(Clone, Debug)]
 struct Compiled {
     filter: Filter,
-    /// Byte strings a matching line must contain.
-    needles: Vec<Vec<u8>>,
+    /// Byte strings a matching line must contain, their searchers built once.
+    needles: Vec<memchr::memmem::Finder<'static>>,
     /// Whether the line must be parsed (some condition needs more than bytes).
     parse: bool,
     /// Whether any condition but `seq` is set.
@@ -169,7 +169,10 @@ impl Compiled {
             || filter.until.is_some();
         Compiled {
             parse: any,
-            needles,
+            needles: needles
+                .iter()
+                .map(|n| memchr::memmem::Finder::new(n).into_owned())
+                .collect(),
             filter,
             any,
         }
@@ -180,11 +183,7 @@ impl Compiled {
         if !self.any {
             return true;
         }
-        if !self
-            .needles
-            .iter()
-            .all(|n| memchr::memmem::find(line, n).is_some())
-        {
+        if !self.needles.iter().all(|n| n.find(line).is_some()) {
             return false;
         }
         if !self.parse {
