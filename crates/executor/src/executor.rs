@@ -34,6 +34,18 @@
 //! On timeout, cancellation, or an audit failure under fail-closed, no new
 //! task starts; running task programs get SIGTERM on their process group, then
 //! SIGKILL after `grace`. Tasks that never started are skipped with the reason.
+//!
+//! # Task output
+//!
+//! A task's stdout and stderr are pipes, each drained by a reader thread
+//! (`process.rs`): every byte is counted and hashed (SHA-256, recorded in
+//! `task.completed` / `task.failed` as `stdout_bytes`, `stdout_sha256`,
+//! `stderr_bytes`, `stderr_sha256`), copied in full to
+//! [`task_output_paths`] when `output_dir` is set, and handed, as whole
+//! lines prefixed `<team>/<task subject> | `, to `live_output`
+//! ([`crate::output`]). A task ends once its program has exited and its
+//! pipes are read to the end, or 500 ms after the exit if something it
+//! left behind still holds them; what comes later is not taken.
 
 mod process;
 
