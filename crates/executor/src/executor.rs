@@ -86,6 +86,9 @@ pub struct RunOptions {
     /// `<team>/<task subject> | `, while tasks run (`None`: nowhere; see
     /// [`crate::output::TerminalOutput`]).
     pub live_output: Option<Arc<dyn LiveOutput>>,
+    /// Put before the task's name in live lines, as `<label>:<team>/<task
+    /// subject> | ` (for telling apart workflows that run at once).
+    pub output_label: Option<String>,
     /// Keep each task's full stdout and stderr under this directory, as
     /// `<dir>/<workflow id>/<team>--<task id>.stdout` and `.stderr` (team
     /// names made file-name safe: see [`task_output_paths`]).
@@ -105,6 +108,7 @@ impl Default for RunOptions {
             grace: Duration::from_secs(5),
             stderr_tail_bytes: 4096,
             live_output: None,
+            output_label: None,
             output_dir: None,
         }
     }
@@ -610,7 +614,15 @@ impl<'a> Runner<'a> {
                     ("WORKFLOW_ID", self.workflow_id.clone()),
                 ],
                 tag: format!("{}-{}", self.workflow_id, g + 1),
-                prefix: format!("{}/{} | ", node.team.name, node.task.subject),
+                prefix: format!(
+                    "{}{}/{} | ",
+                    self.opts
+                        .output_label
+                        .as_ref()
+                        .map_or(String::new(), |l| format!("{l}:")),
+                    node.team.name,
+                    node.task.subject
+                ),
                 live: self.opts.live_output.clone(),
                 files: self.opts.output_dir.as_ref().map(|dir| {
                     task_output_paths(dir, &self.workflow_id, &node.team.name, &node.id)

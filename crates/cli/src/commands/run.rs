@@ -289,6 +289,11 @@ fn run_all(
             .iter()
             .zip(audits)
             .map(|((_, wf), audit)| {
+                // Several workflows at once: live lines say whose they are.
+                let options = RunOptions {
+                    output_label: (workflows.len() > 1).then(|| wf.name().to_string()),
+                    ..options.clone()
+                };
                 s.spawn(move || {
                     let sink: Box<dyn AuditSink + '_> = match audit {
                         Audit::NotStarted => return None,
@@ -301,7 +306,7 @@ fn run_all(
                             reason: format!("audit sink unavailable: {reason}"),
                         }),
                     };
-                    Some(chainsink_executor::run(wf, sink.as_ref(), options))
+                    Some(chainsink_executor::run(wf, sink.as_ref(), &options))
                 })
             })
             .collect();

@@ -114,6 +114,32 @@ fn task_output_is_streamed_prefixed_kept_and_hashed_in_the_log() {
 }
 
 #[test]
+fn several_workflows_say_whose_lines_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.yaml");
+    let b = dir.path().join("b.yaml");
+    std::fs::write(&a, HELLO).unwrap();
+    std::fs::write(&b, HELLO.replace("name: hello", "name: again")).unwrap();
+    let logs = dir.path().join("logs");
+    let out = run(
+        &[
+            "run",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--log-dir",
+            logs.to_str().unwrap(),
+        ],
+        "",
+    );
+    let so = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{so}\n{}", stderr(&out));
+    for name in ["hello", "again"] {
+        let line = format!("{name}:audit-team/Analyse repository structure | hello world");
+        assert!(so.lines().any(|l| l == line), "{so}");
+    }
+}
+
+#[test]
 fn quiet_prints_only_the_summary() {
     let dir = tempfile::tempdir().unwrap();
     let wf = dir.path().join("hello.yaml");

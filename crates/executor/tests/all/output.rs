@@ -125,6 +125,26 @@ teams:
 }
 
 #[test]
+fn a_label_goes_before_the_task_name() {
+    let w = wf("metadata: {name: labelled}
+agents:
+  - {name: a, program: 'cat >/dev/null; echo hi'}
+teams:
+  - name: t
+    agents: [a]
+    tasks:
+      - {subject: Say, description: x, assign_to: a}
+");
+    let live = Arc::new(Recorder::default());
+    let o = RunOptions {
+        output_label: Some("nightly".into()),
+        ..with_live(&live, 1)
+    };
+    assert_eq!(run(&w, &MemorySink::new(), &o).outcome, Outcome::Completed);
+    assert_eq!(live.lines(OutputStream::Stdout), ["nightly:t/Say | hi"]);
+}
+
+#[test]
 fn lines_of_parallel_tasks_never_interleave() {
     // Four tasks at once, each writing long lines (longer than a pipe's
     // atomic write) in several pieces, and many short ones.
