@@ -914,6 +914,34 @@ pub struct TaskRun {
     pub seconds: f64,
 }
 
+/// What [`Stats`] reads of a record.
+#[derive(serde::Deserialize)]
+struct StatsRecord<'a> {
+    #[serde(borrow)]
+    event_type: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    workflow_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    payload: StatsPayload,
+}
+
+/// What [`Stats`] reads of a payload (any type; only strings and numbers count).
+#[derive(serde::Deserialize, Default)]
+struct StatsPayload {
+    task_id: Option<Value>,
+    task_subject: Option<Value>,
+    duration_seconds: Option<Value>,
+}
+
+fn count(map: &mut BTreeMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.to_owned(), 1);
+        }
+    }
+}
+
 /// Counts over a trail's records.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
@@ -949,12 +977,16 @@ impl Stats {
         if entry.verdict != Verdict::Ok {
             return;
         }
-        let Some(v) = entry.json() else { return };
+        // Only the fields counted are read; `check_line` has already made
+        // sure `event_type` is a string and `workflow_id` a string or null.
+        let Ok(rec) = serde_json::from_slice::<StatsRecord<'_>>(&entry.bytes) else {
+            return;
+        };
         self.records += 1;
-        let ty = v.get("event_type").and_then(Value::as_str).unwrap_or("");
-        *self.per_type.entry(ty.to_owned()).or_default() += 1;
-        let wf = v.get("workflow_id").and_then(Value::as_str).unwrap_or("-");
-        *self.per_workflow.entry(wf.to_owned()).or_default() += 1;
+        let ty: &str = &rec.event_type;
+        count(&mut self.per_type, ty);
+        let wf = rec.workflow_id.as_deref().unwrap_or("-");
+        count(&mut self.per_workflow, wf);
         let outcome = match ty {
             "task.completed" => {
                 self.completed += 1;
@@ -970,13 +1002,13 @@ impl Stats {
             }
             _ => return,
         };
-        let p = |k: &str| v.get("payload").and_then(|p| p.get(k));
-        if let Some(seconds) = p("duration_seconds").and_then(Value::as_f64) {
-            let s = |k: &str| p(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        let p = &rec.payload;
+        if let Some(seconds) = p.duration_seconds.as_ref().and_then(Value::as_f64) {
+            let s = |v: &Option<Value>| v.as_ref().and_then(Value::as_str).unwrap_or("").to_owned();
             self.slowest.push(TaskRun {
                 workflow: wf.to_owned(),
-                task_id: s("task_id"),
-                subject: s("task_subject"),
+                task_id: s(&p.task_id),
+                subject: s(&p.task_subject),
                 outcome: outcome.to_owned(),
                 seconds,
             });
