@@ -1045,6 +1045,8 @@ mod tests {
     use chainsink_format::Hash;
     use chainsink_format::chain::seal;
     use chainsink_format::record::{Actor, Event};
+    use chainsink_format::recovery::RECOVERED_EVENT;
+    use chainsink_format::rejection::REJECTED_EVENT;
 
     /// A chained log of `n` records; record i has workflow `wf-{i % 2}` and
     /// type `task.completed` or `workflow.started`.
@@ -1081,6 +1083,36 @@ mod tests {
             prev = info.hash.unwrap();
         }
         out
+    }
+
+    /// Appends a record of `event_type` with `payload`, chained after the
+    /// log's last valid record `prev` as record `seq`; returns its hash.
+    fn append(
+        out: &mut Vec<u8>,
+        event_type: &str,
+        payload: &serde_json::Map<String, Value>,
+        seq: u64,
+        prev: Hash,
+    ) -> Hash {
+        let event = Event {
+            timestamp: "2026-06-05T10:00:00.000000+00:00",
+            event_type,
+            workflow_id: None,
+            actor: Actor {
+                host_id: "h",
+                user: "u",
+            },
+            payload,
+        };
+        seal(&event, seq, Some(&prev), out).unwrap().unwrap()
+    }
+
+    fn last_hash(bytes: &[u8]) -> Hash {
+        let line = bytes[..bytes.len() - 1]
+            .rsplit(|&b| b == b'\n')
+            .next()
+            .unwrap();
+        check_line(line, Mode::Fast).unwrap().hash.unwrap()
     }
 
     fn entries(bytes: &[u8], filter: Filter) -> (Vec<Entry>, TrailReport) {
@@ -1209,5 +1241,78 @@ mod tests {
         assert_eq!(stats.per_workflow["wf-0"], 5);
         assert_eq!(stats.slowest[0].seconds, 10.5);
         assert_eq!(stats.slowest.len(), 2);
+    }
+
+    #[test]
+    fn trail_accepts_what_verify_accepts_torn_and_rejected() {
+        use chainsink_format::recovery::Torn;
+        // Refused bytes, then the host's chain.rejected record.
+        let mut bytes = log(3);
+        let head = last_hash(&bytes);
+        let at = bytes.len() as u64;
+        let garbage = b"garbage\n{\"not\": \"a record\"}\n";
+        bytes.extend_from_slice(garbage);
+        let claim = Rejected::of(at, garbage).payload("evil.wasm", "not a record");
+        let head = append(&mut bytes, REJECTED_EVENT, &claim, 4, head);
+        append(&mut bytes, "after", &serde_json::Map::new(), 5, head);
+        let (all, report) = entries(&bytes, Filter::default());
+        assert!(crate::verify::verify_reader(&bytes[..], &Default::default()).is_ok());
+        assert!(report.ok(), "{all:?}");
+        assert_eq!(report.rejected, 1);
+        let verdicts: Vec<&Verdict> = all.iter().map(|e| &e.verdict).collect();
+        assert_eq!(verdicts[3], &Verdict::Rejected { record_line: 6 });
+        assert_eq!(verdicts[4], &Verdict::Rejected { record_line: 6 });
+        assert_eq!(all.len(), 7);
+
+        // A torn write, closed by a chain.recovered record.
+        let mut bytes = log(3);
+        let head = last_hash(&bytes);
+        let at = bytes.len() as u64;
+        let torn = &bytes[..30].to_vec();
+        bytes.extend_from_slice(torn);
+        bytes.push(b'\n');
+        let head = append(
+            &mut bytes,
+            RECOVERED_EVENT,
+            &Torn::of(at, torn).payload(),
+            4,
+            head,
+        );
+        append(&mut bytes, "after", &serde_json::Map::new(), 5, head);
+        assert!(crate::verify::verify_reader(&bytes[..], &Default::default()).is_ok());
+        let (all, report) = entries(&bytes, Filter::default());
+        assert!(report.ok() && report.recovered == 1, "{all:?}");
+        assert_eq!(all[3].verdict, Verdict::Torn { record_line: 5 });
+        assert_eq!(report.records, 5);
+    }
+
+    #[test]
+    fn trail_and_verify_agree_on_damaged_logs() {
+        let good = log(12);
+        let lines: Vec<&[u8]> = good.split_inclusive(|&b| b == b'\n').collect();
+        let join = |ls: Vec<&[u8]>| ls.concat();
+        let mut cases: Vec<Vec<u8>> = vec![good.clone()];
+        // A line removed, duplicated, swapped; the log cut; a byte changed.
+        cases.push(join([&lines[..5], &lines[6..]].concat()));
+        cases.push(join([&lines[..5], &lines[4..]].concat()));
+        let mut swapped = lines.clone();
+        swapped.swap(3, 7);
+        cases.push(join(swapped));
+        cases.push(good[..good.len() - 1].to_vec());
+        cases.push(good[..good.len() / 2].to_vec());
+        let mut flipped = good.clone();
+        flipped[good.len() / 3] ^= 1;
+        cases.push(flipped);
+        cases.push(Vec::new());
+        cases.push(b"\n".to_vec());
+        for (i, bytes) in cases.iter().enumerate() {
+            let verify = crate::verify::verify_reader(&bytes[..], &Default::default());
+            let (all, report) = entries(bytes, Filter::default());
+            assert_eq!(report.ok(), verify.is_ok(), "case {i}: {all:?}");
+            if let Err(crate::verify::VerifyError::Tampered(t)) = verify {
+                let first = all.iter().find(|e| e.verdict.is_broken()).unwrap();
+                assert_eq!(first.line, t.line, "case {i}");
+            }
+        }
     }
 }
