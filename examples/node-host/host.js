@@ -110,6 +110,10 @@ export class LogFile {
   }
 
   #read(offset, len) {
+    // Up to `len` bytes: never allocate more than the file holds.
+    const size = this.#size();
+    if (offset >= size) return Buffer.alloc(0);
+    if (BigInt(len) > size - offset) len = Number(size - offset);
     const buf = Buffer.alloc(len);
     let filled = 0;
     while (filled < len) {

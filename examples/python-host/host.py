@@ -72,7 +72,7 @@ class LogFile:
         self.path = path
         # A log is a regular file: a FIFO would hang, a device keeps no history.
         if os.path.exists(path) and not os.path.isfile(path):
-            raise SystemExit(f"audit log {path} is not a regular file; point it at a file")
+            raise HostError(f"audit log {path} is not a regular file; point it at a file")
         # Every write goes to the end, whatever position is asked for.
         self.fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK, 0o666)
         # One writer per log, as the Rust host: an exclusive flock on the
@@ -81,7 +81,7 @@ class LogFile:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self.fd)
-            raise SystemExit(
+            raise HostError(
                 f"audit log {path} is in use by another writer; a log has one writer at a time"
             )
 

@@ -54,6 +54,15 @@ impl<'a> SinkAudit<'a> {
     /// retry `event`.
     fn restart_and_retry(&self, event: &Event, failed: &SinkError) -> Result<Receipt, String> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        // Another thread may have restarted the sink while this one waited.
+        match self.sink.emit(event) {
+            Ok(receipt) => return Ok(receipt),
+            Err(e) if !e.instance_gone() => {
+                state.lost.push(event.event_type.clone());
+                return Err(format!("{failed}; then: {e}"));
+            }
+            Err(_) => {}
+        }
         if state.done >= MAX_RESTARTS {
             state.lost.push(event.event_type.clone());
             return Err(format!(

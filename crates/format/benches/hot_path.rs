@@ -93,7 +93,84 @@ fn fast_vs_sha256() {
     println!("fast / sha256:   {:.2}", sha / fast);
 }
 
+/// A line holding `payload`, sealed over its own bytes (only right when
+/// they are canonical, as these are).
+fn sealed_line(payload: &str) -> String {
+    const ZERO: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+    let line = format!(
+        r#"{{"actor": {{"host_id": "h", "user": "u"}}, "event_type": "e", "hash": "{ZERO}", "payload": {payload}, "prev_hash": "{ZERO}", "seq": 1, "timestamp": "2026-06-04T15:30:45.123456+00:00", "workflow_id": null}}"#
+    );
+    let member = format!("\"hash\": \"{ZERO}\", ");
+    let h = Hash::of(line.replacen(&member, "", 1).as_bytes());
+    line.replacen(ZERO, &h.to_hex(), 1)
+}
+
+/// Builds a payload of about the given size.
+type PayloadOfSize = Box<dyn Fn(usize) -> String>;
+
+/// check_line's time per byte on 200 KB and 800 KB lines of five shapes
+/// that would expose a quadratic step (many keys, keys with a long shared
+/// prefix, deep nesting, many floats, lone surrogates). Linear means the
+/// ratio stays near 1; best of 9 runs each, since the machine is shared.
+fn linearity() {
+    let shapes: Vec<(&str, PayloadOfSize)> = vec![
+        (
+            "many keys",
+            Box::new(|n| {
+                let members: Vec<String> =
+                    (0..n / 20).map(|i| format!("\"k{i:08}\": {i}")).collect();
+                format!("{{{}}}", members.join(", "))
+            }),
+        ),
+        (
+            "long shared key prefix",
+            Box::new(|n| {
+                let p = "p".repeat(n / 2);
+                format!("{{\"{p}a\": 1, \"{p}b\": 2}}")
+            }),
+        ),
+        (
+            "deep nesting",
+            Box::new(|n| {
+                let deep = format!("{}{}", "[".repeat(800), "]".repeat(800));
+                format!("{{\"a\": [{}]}}", vec![deep; n / 1602].join(", "))
+            }),
+        ),
+        (
+            "many floats",
+            Box::new(|n| {
+                let xs: Vec<String> = (0..n / 10).map(|i| format!("{i}.25")).collect();
+                format!("{{\"a\": [{}]}}", xs.join(", "))
+            }),
+        ),
+        (
+            "lone surrogates",
+            Box::new(|n| format!("{{\"s\": \"{}\"}}", "\\ud800".repeat(n / 6))),
+        ),
+    ];
+    println!("| shape | 200 KB: ns/byte | 800 KB: ns/byte | ratio |\n|---|---|---|---|");
+    for (name, shape) in &shapes {
+        let per_byte = |n: usize| {
+            let line = sealed_line(&shape(n));
+            let best = (0..9)
+                .map(|_| {
+                    let t = Instant::now();
+                    let _ = black_box(check_line(line.as_bytes(), Mode::Fast));
+                    t.elapsed().as_secs_f64()
+                })
+                .fold(f64::MAX, f64::min);
+            best * 1e9 / line.len() as f64
+        };
+        let (small, large) = (per_byte(200_000), per_byte(800_000));
+        println!(
+            "| {name} | {small:.2} | {large:.2} | {:.2} |",
+            large / small
+        );
+    }
+}
+
 fn main() {
     hot_path_timings();
     fast_vs_sha256();
+    linearity();
 }

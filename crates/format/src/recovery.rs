@@ -97,18 +97,25 @@ impl Torn {
     /// The claim of a `chain.recovered` record, from its line (without `\n`); `None` if the line
     /// is not a valid record (by [`verify::check_line`]) or not a recovery record.
     pub fn from_record_line(line: &[u8]) -> Option<Torn> {
-        verify::check_line(line, Mode::Fast).ok()?;
-        let record = json::parse_bytes(line).ok()?;
-        if record.get("event_type")?.as_str()? != RECOVERED_EVENT {
-            return None;
-        }
-        let payload = record.get("payload")?;
+        let payload = claim_payload(line, RECOVERED_EVENT)?;
         Some(Torn {
             offset: payload.get("torn_offset")?.as_u64()?,
             length: payload.get("torn_length")?.as_u64()?,
             sha256: Hash::from_hex(payload.get("torn_sha256")?.as_str()?.as_bytes())?,
         })
     }
+}
+
+/// The payload of `line` (without `\n`) when it is a valid record of type `event_type`: the
+/// claim of a record that excuses bytes outside the chain (`chain.recovered`,
+/// `chain.rejected`).
+pub(crate) fn claim_payload(line: &[u8], event_type: &str) -> Option<Value> {
+    verify::check_line(line, Mode::Fast).ok()?;
+    let mut record = json::parse_bytes(line).ok()?;
+    if record.get("event_type")?.as_str()? != event_type {
+        return None;
+    }
+    Some(record.get_mut("payload")?.take())
 }
 
 /// Whether `bytes` (a line without `\n`) look like a write cut short: after trailing NUL bytes
@@ -175,6 +182,42 @@ pub fn judge_bad_line(offset: u64, bad: &[u8], next: Option<&[u8]>) -> Result<To
     Ok(actual)
 }
 
+/// [`judge_bad_line`] for a run of bad lines, `lines` (each without its `\n`, consecutive, the
+/// first at `offset`), followed by `next`.
+///
+/// A run longer than one line is what a torn write leaves when the write that recovers it is cut
+/// short too (the disk filled up between the recovery's `\n` and the end of its record): the
+/// torn bytes, then a prefix of the recovery. The next writer recovers the whole run with one
+/// `chain.recovered` record whose claim covers it from the first line's offset to the end of the
+/// last, inner newlines included. Every line of such a run must be a write cut short that is not
+/// a record (a proper canonical prefix, optionally followed by NUL bytes); complete records never
+/// belong to a run.
+pub fn judge_bad_run(offset: u64, lines: &[&[u8]], next: Option<&[u8]>) -> Result<Torn, NotTorn> {
+    match lines {
+        [] => Err(NotTorn::NoRecoveryRecord),
+        [one] => judge_bad_line(offset, one, next),
+        _ => {
+            let next = next.ok_or(NotTorn::NoRecoveryRecord)?;
+            let claim = Torn::from_record_line(next).ok_or(NotTorn::NextIsNotRecovery)?;
+            let actual = Torn::of(offset, &lines.join(&b'\n'));
+            if claim != actual {
+                return Err(NotTorn::ClaimMismatch { claim, actual });
+            }
+            if !lines.iter().all(|l| is_cut_write(l)) {
+                return Err(NotTorn::NotTornShape);
+            }
+            Ok(actual)
+        }
+    }
+}
+
+/// A line that a cut write left and that is not a record: a proper canonical prefix, optionally
+/// followed by NUL bytes (one line of a run in [`judge_bad_run`]).
+pub fn is_cut_write(bytes: &[u8]) -> bool {
+    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+    verify::check_line(bytes, Mode::Fast).is_err() && verify::is_canonical_prefix(&bytes[..end])
+}
+
 /// For a guard that sees only the bytes a writer appends: the append starts with the `\n` (at log
 /// offset `newline_offset`) that closes a torn tail already in the log, and `next` is the line after
 /// it. `Ok` when `next` is a valid `chain.recovered` record whose claim ends exactly at that `\n`.
@@ -237,6 +280,60 @@ pub fn judge_tail(offset: u64, bytes: &[u8], terminated: bool) -> Tail {
             error,
             why: NotTorn::NotTornShape,
         }
+    }
+}
+
+#[cfg(test)]
+mod run_tests {
+    use super::*;
+    use crate::chain::seal;
+    use crate::record::{Actor, Event};
+
+    fn recovery_line(torn: &Torn) -> Vec<u8> {
+        let payload = torn.payload();
+        let event = Event {
+            timestamp: "2026-06-04T15:30:45.123456+00:00",
+            event_type: RECOVERED_EVENT,
+            workflow_id: None,
+            actor: Actor {
+                host_id: "h",
+                user: "u",
+            },
+            payload: &payload,
+        };
+        let mut line = Vec::new();
+        seal(&event, 3, Some(&Hash::GENESIS), &mut line).unwrap();
+        line.pop();
+        line
+    }
+
+    #[test]
+    fn a_torn_write_and_its_cut_recovery_are_recovered_as_one_run() {
+        let torn: &[u8] = b"{\"actor\": {\"ho";
+        let cut_recovery: &[u8] = b"{\"actor\": {\"host_id\": \"h\", \"us";
+        let claim = Torn::of(
+            500,
+            b"{\"actor\": {\"ho\n{\"actor\": {\"host_id\": \"h\", \"us",
+        );
+        let next = recovery_line(&claim);
+        assert_eq!(
+            judge_bad_run(500, &[torn, cut_recovery], Some(&next)),
+            Ok(claim)
+        );
+        // The claim must cover the whole run, from its first line.
+        let short = recovery_line(&Torn::of(500, torn));
+        assert!(judge_bad_run(500, &[torn, cut_recovery], Some(&short)).is_err());
+        // An edited complete line never belongs to a run.
+        let edited: &[u8] = b"{\"actor\": 1}";
+        let claim = Torn::of(
+            500,
+            b"{\"actor\": 1}\n{\"actor\": {\"host_id\": \"h\", \"us",
+        );
+        let next = recovery_line(&claim);
+        assert_eq!(
+            judge_bad_run(500, &[edited, cut_recovery], Some(&next)),
+            Err(NotTorn::NotTornShape)
+        );
     }
 }
 

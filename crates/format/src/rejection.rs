@@ -23,8 +23,6 @@ use serde_json::{Map, Value};
 use sha2::Digest;
 
 use crate::Hash;
-use crate::json;
-use crate::verify::{self, Mode};
 
 /// The event type of the host's record after rejected bytes.
 pub const REJECTED_EVENT: &str = "chain.rejected";
@@ -65,12 +63,7 @@ impl Rejected {
     /// The claim of a `chain.rejected` record, from its line (without `\n`);
     /// `None` if the line is not a valid record or not such a record.
     pub fn from_record_line(line: &[u8]) -> Option<Rejected> {
-        verify::check_line(line, Mode::Fast).ok()?;
-        let record = json::parse_bytes(line).ok()?;
-        if record.get("event_type")?.as_str()? != REJECTED_EVENT {
-            return None;
-        }
-        let payload = record.get("payload")?;
+        let payload = crate::recovery::claim_payload(line, REJECTED_EVENT)?;
         Some(Rejected {
             offset: payload.get("rejected_offset")?.as_u64()?,
             length: payload.get("rejected_length")?.as_u64()?,

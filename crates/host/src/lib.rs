@@ -17,6 +17,8 @@
 //! - [`stream`]: the `emit --stdin` JSON-lines protocol.
 //! - [`tenants`]: many independent sinks (component, log, limits, chain
 //!   each) in one runtime.
+//! - [`trail`]: reading a log record by record, verified as it goes, with
+//!   filters and follow (`chainsink show`, `tail`, `stats`).
 //! - [`inspect`]: what a component imports and exports, and whether it fits.
 //!
 //! ```no_run

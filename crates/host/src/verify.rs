@@ -21,7 +21,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chainsink_format::MAX_RECORD_BYTES;
-use chainsink_format::recovery::judge_bad_line;
+use chainsink_format::recovery::judge_bad_run;
 use chainsink_format::rejection::{Region, Rejected};
 use chainsink_format::verify::{ChainVerifier, LineError, LineInfo, LinkError, Mode, check_line};
 
@@ -34,6 +34,9 @@ const CHUNK: usize = 4 << 20;
 /// add. Past this, bytes that are not records cannot be excused, and the
 /// verifier stops (so `verify /dev/zero` ends).
 const MAX_REGION: u64 = crate::runtime::limits::MAX_APPEND_BYTES + 1;
+
+/// Most lines in one torn run (the writer's own bound is lower).
+const MAX_TORN_RUN: usize = 16;
 
 /// How to check.
 #[derive(Clone, Debug, Default)]
@@ -248,9 +251,10 @@ struct Suspect {
     /// Line number and offset of the first of them.
     line: u64,
     offset: u64,
-    /// The first line's bytes, for the torn-write rule (`None` when it was
-    /// too long to be a record, or is a valid record that failed to link).
-    first: Option<Vec<u8>>,
+    /// The lines' bytes, for the torn-write rule, while they can still be a
+    /// torn run: each one not a record, all of them short (`None` once a
+    /// line is too long, or a valid record, or the run too big).
+    torn: Option<Vec<Vec<u8>>>,
     /// Lines so far.
     lines: u64,
     /// All their bytes, hashed, for a `chain.rejected` claim.
@@ -289,6 +293,17 @@ impl Linker {
         match &mut self.suspect {
             Some(s) => {
                 s.lines += 1;
+                s.torn = match (s.torn.take(), line) {
+                    (Some(mut lines), Some(line))
+                        if lines.len() < MAX_TORN_RUN
+                            && lines.iter().map(Vec::len).sum::<usize>() + line.len()
+                                <= 2 * MAX_RECORD_BYTES =>
+                    {
+                        lines.push(line.to_vec());
+                        Some(lines)
+                    }
+                    _ => None,
+                };
             }
             None => {
                 let error = error(self);
@@ -296,7 +311,7 @@ impl Linker {
                     error,
                     line: self.line_no,
                     offset,
-                    first: line.map(<[u8]>::to_vec),
+                    torn: line.map(|l| vec![l.to_vec()]),
                     lines: 1,
                     region: Region::new(offset),
                 });
@@ -309,9 +324,12 @@ impl Linker {
         let Some(s) = &self.suspect else {
             return false;
         };
-        if s.lines == 1
-            && let Some(first) = &s.first
-            && let Ok(torn) = judge_bad_line(s.offset, first, Some(line))
+        if let Some(lines) = &s.torn
+            && let Ok(torn) = judge_bad_run(
+                s.offset,
+                &lines.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+                Some(line),
+            )
         {
             self.recovered.push(Recovery {
                 line: s.line,
@@ -359,6 +377,7 @@ impl Linker {
             }
         };
         if self.suspect.is_some() && !self.excuses(line) {
+            // A valid record inside the run: it can only be rejected bytes.
             self.suspect(checked.offset, None, |_| unreachable!("the region is open"));
             return self.hold(line);
         }

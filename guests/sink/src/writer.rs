@@ -9,7 +9,9 @@ use chainsink_format::MAX_RECORD_BYTES;
 use chainsink_format::chain::seal;
 use chainsink_format::json::parse_object;
 use chainsink_format::record::{Actor, Event as FormatEvent, validate};
-use chainsink_format::recovery::{RECOVERED_EVENT, Tail as TailJudgement, Torn, judge_tail};
+use chainsink_format::recovery::{
+    RECOVERED_EVENT, Tail as TailJudgement, Torn, is_cut_write, judge_tail,
+};
 use chainsink_format::verify::{Mode, check_line};
 
 use crate::bindings::chainsink::audit::diagnostics::Level;
@@ -19,6 +21,9 @@ use crate::bindings::chainsink::audit::types::{
 
 /// First window read from the tail on resume; doubled until a whole line fits.
 const TAIL_WINDOW: u32 = 64 * 1024;
+/// Most lines one torn run may hold: a torn write and the recoveries of it
+/// that were cut short in turn.
+const MAX_TORN_RUN: usize = 8;
 /// Chunk size for the one-off record count of logs whose records lack `seq`.
 const COUNT_CHUNK: u32 = 1024 * 1024;
 
@@ -140,7 +145,38 @@ impl<L: LogIo> ChainWriter<L> {
             TailJudgement::Torn(torn) => {
                 // Keep its bytes, resume from the record before it, and
                 // close it off with a `chain.recovered` record at the next
-                // write.
+                // write. Lines a cut write left just before it (a recovery
+                // that was itself cut short) belong to the same run.
+                let mut run = vec![last.1];
+                let mut run_start = last.0;
+                let mut earlier = before;
+                let resume_from = loop {
+                    let Some((at, line)) = earlier else {
+                        break None;
+                    };
+                    match check_line(&line, Mode::Fast) {
+                        Ok(info) => break Some((info, at)),
+                        Err(_) if is_cut_write(&line) && run.len() < MAX_TORN_RUN => {
+                            run.insert(0, line);
+                            run_start = at;
+                            earlier = self.line_before(at)?;
+                        }
+                        Err(e) => {
+                            return Err(SinkError::CorruptLog(format!(
+                                "the last line (at byte {}) is torn and the line before it \
+                                 (at byte {at}) is not a valid record either: {e}; this is not a \
+                                 torn write; nothing was written; run `chainsink verify` on \
+                                 the log",
+                                last.0
+                            )));
+                        }
+                    }
+                };
+                let torn = if run.len() == 1 {
+                    torn
+                } else {
+                    Torn::of(run_start, &run.join(&b'\n'))
+                };
                 self.pending = Some(Pending::Torn(torn));
                 self.log.diagnose(
                     Level::Warn,
@@ -151,19 +187,9 @@ impl<L: LogIo> ChainWriter<L> {
                         torn.length, torn.offset
                     ),
                 );
-                match before {
+                match resume_from {
                     None => return Ok(()),
-                    Some((at, line)) => {
-                        let info = check_line(&line, Mode::Fast).map_err(|e| {
-                            SinkError::CorruptLog(format!(
-                                "the last line (at byte {}) is torn and the record before it \
-                                 (at byte {at}) is not valid either: {e}; this is not a torn \
-                                 write; nothing was written; run `chainsink verify` on the log",
-                                last.0
-                            ))
-                        })?;
-                        (info, at)
-                    }
+                    Some(found) => found,
                 }
             }
         };
@@ -293,6 +319,29 @@ impl<L: LogIo> ChainWriter<L> {
             self.log.sync().map_err(SinkError::Io)?;
         }
         Ok(receipts)
+    }
+
+    /// The complete line that ends just before `offset` (at a line start),
+    /// with its offset; `None` at the start of the log.
+    fn line_before(&mut self, offset: u64) -> Result<Option<(u64, Vec<u8>)>, SinkError> {
+        if offset == 0 {
+            return Ok(None);
+        }
+        let end = offset - 1; // the `\n` that ends the line
+        let window = (2 * (MAX_RECORD_BYTES as u64 + 1)).min(end);
+        let start = end - window;
+        let buf = self
+            .log
+            .read(start, u32::try_from(window).unwrap_or(u32::MAX))
+            .map_err(SinkError::Io)?;
+        match buf.iter().rposition(|&b| b == b'\n') {
+            Some(p) => Ok(Some((start + p as u64 + 1, buf[p + 1..].to_vec()))),
+            None if start == 0 => Ok(Some((0, buf))),
+            None => Err(SinkError::CorruptLog(format!(
+                "the line ending at byte {end} is longer than the largest record \
+                 ({MAX_RECORD_BYTES} bytes); run `chainsink verify` on the log"
+            ))),
+        }
     }
 
     /// Reads the end of the log: its last line (complete or torn) and the

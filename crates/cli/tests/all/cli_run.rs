@@ -1161,6 +1161,11 @@ fn fail_closed_with_a_full_disk_stops_at_the_first_write() {
         "{text}"
     );
     assert!(text.contains("File too large"), "{text}");
+    // What is in the log, against what was acknowledged.
+    assert!(
+        text.contains("the last acknowledged record is seq 1, and the log ends with it"),
+        "{text}"
+    );
     assert!(text.contains("AUDIT-FAILED"), "{text}");
     assert!(
         text.contains(&format!(

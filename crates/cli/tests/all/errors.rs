@@ -202,3 +202,70 @@ fn verify_says_each_reason_once_and_counts_records_the_same_way() {
         assert_eq!(v["records_ok"], 2, "records before line 3: {v}");
     }
 }
+
+#[test]
+fn verify_of_an_endless_input_stops_at_its_limit() {
+    // /dev/zero never ends and has no newline: no record is that long, and
+    // no run of refused bytes can be either (the largest append budget), so
+    // verify stops there instead of reading forever.
+    let out = run(&["verify", "/dev/zero"], "");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("line 1 (byte 0)"), "{text}");
+    assert!(text.contains("longer than the largest record"), "{text}");
+}
+
+#[test]
+fn wait_lock_says_whom_it_waits_for() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let log_arg = log.to_str().unwrap();
+    let mut holder = crate::common::bin()
+        .args(["emit", "--stdin", "--log", log_arg])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = holder.stdin.take().unwrap();
+    input
+        .write_all(b"{\"event_type\": \"first\", \"payload\": {}}\n")
+        .unwrap();
+    let mut receipt = String::new();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut receipt)
+        .unwrap();
+    let receipt: Value = serde_json::from_str(&receipt).unwrap();
+    assert_eq!(receipt["seq"], 1, "{receipt}");
+
+    let mut waiter = crate::common::bin()
+        .args(["emit", "--type", "second", "--wait-lock", "--log", log_arg])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // It says at once that it waits, and for whom.
+    let mut err = BufReader::new(waiter.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("in use by another writer"), "{line}");
+    assert!(line.contains(&format!("pid {}", holder.id())), "{line}");
+    assert!(line.contains("waiting"), "{line}");
+    // When the holder is done, the waiter writes.
+    drop(input);
+    assert!(holder.wait().unwrap().success());
+    let status = waiter.wait().unwrap();
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "{rest}");
+    let mut out = String::new();
+    waiter
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let receipt: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(receipt["seq"], 2, "{receipt}");
+}

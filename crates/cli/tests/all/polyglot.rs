@@ -798,3 +798,85 @@ fn bench_mode_reports_events_per_second() {
         assert_verifies(&log, 556);
     }
 }
+
+#[test]
+fn a_log_held_by_another_writer_is_refused_with_status_2_by_every_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    // The Rust host holds the log while its stdin stays open.
+    let mut holder = Host::Rust
+        .command(&log, &[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = holder.stdin.take().unwrap();
+    stdin
+        .write_all(to_input(&tricky_events()[..1]).as_bytes())
+        .unwrap();
+    // Its receipt means it has the log open (and locked).
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert!(first.contains("\"seq\""), "{first}");
+    // A symlink to it is the same file, and the same lock.
+    let alias = dir.path().join("alias.jsonl");
+    std::os::unix::fs::symlink(&log, &alias).unwrap();
+    for host in [Host::Python, Host::Rust] {
+        let out = host.emit(&alias, &to_input(&tricky_events()), &[]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{host:?}: {err}");
+        assert!(err.contains("in use by another writer"), "{host:?}: {err}");
+    }
+    drop(stdin);
+    assert!(holder.wait().unwrap().success());
+}
+
+/// The ```js block of examples/node-host/README.md, run as written (next to
+/// host.js, in a directory holding `sink.wasm`), so the snippet cannot rot.
+#[test]
+fn the_node_readme_snippet_runs_as_written() {
+    let readme = fs::read_to_string(node_example().join("README.md")).unwrap();
+    let start = readme.find("```js\n").expect("a js snippet") + 6;
+    let end = start + readme[start..].find("```").unwrap();
+    let snippet = &readme[start..end];
+    let hosts = hosts();
+    let script = hosts.node_dir.join("readme-snippet.mjs");
+    fs::write(&script, snippet).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(&hosts.component, dir.path().join("sink.wasm")).unwrap();
+    let out = Command::new("node")
+        .arg(&script)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_verifies(&dir.path().join("audit.jsonl"), 1);
+}
+
+/// The ```js block of docs/embedding.md (a host written out by hand), run as
+/// written next to jco, twice: the second run resumes a non-empty log.
+#[test]
+fn the_node_embedding_snippet_runs_as_written() {
+    let doc = fs::read_to_string(repo().join("docs/embedding.md")).unwrap();
+    let start = doc.find("```js\n").expect("a js snippet") + 6;
+    let end = start + doc[start..].find("```").unwrap();
+    let hosts = hosts();
+    let script = hosts.node_dir.join("embedding-snippet.mjs");
+    fs::write(&script, &doc[start..end]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(&hosts.component, dir.path().join("sink.wasm")).unwrap();
+    for _ in 0..2 {
+        let out = Command::new("node")
+            .arg(&script)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_verifies(&dir.path().join("audit.jsonl"), 2);
+}

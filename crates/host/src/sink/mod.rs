@@ -450,9 +450,16 @@ impl Sink {
             Ok(Err(e)) => {
                 let err = self.guest_error(e);
                 live.store.data_mut().log_file.guard.reject_pending();
-                match self.mark_rejected(live, &err.to_string()) {
-                    Some(note) => Err(self.with_note(err, &note)),
-                    None => Err(err),
+                let mut notes: Vec<String> = self
+                    .mark_rejected(live, &err.to_string())
+                    .into_iter()
+                    .collect();
+                if matches!(err, SinkError::Io { .. }) {
+                    notes.push(self.what_is_in_the_log(live));
+                }
+                match notes.is_empty() {
+                    false => Err(self.with_note(err, &notes.join("; "))),
+                    true => Err(err),
                 }
             }
             Err(trap) => {
@@ -473,6 +480,44 @@ impl Sink {
                 self.discard(live, err.clone());
                 Err(err)
             }
+        }
+    }
+
+    /// After an I/O error: what the log holds now, read natively, against
+    /// what was acknowledged, so a client resumes without duplicating.
+    fn what_is_in_the_log(&self, live: &mut Live) -> String {
+        let acknowledged = live.records;
+        let known = KnownTail::read(live.store.data().log(), self.chained);
+        match known {
+            Ok(KnownTail {
+                seq: Some(last),
+                needs_newline,
+                ..
+            }) => {
+                let torn = if needs_newline {
+                    ", then a torn write that the next write recovers"
+                } else {
+                    ""
+                };
+                if last > acknowledged {
+                    format!(
+                        "the last acknowledged record is seq {acknowledged}; the log ends with \
+                         record seq {last}{torn}: records {} to {last} are in the log without a \
+                         receipt, so do not send them again",
+                        acknowledged + 1
+                    )
+                } else {
+                    format!(
+                        "the last acknowledged record is seq {acknowledged}, and the log ends \
+                         with it{torn}"
+                    )
+                }
+            }
+            Ok(_) => format!("the last acknowledged record is seq {acknowledged}"),
+            Err(e) => format!(
+                "the last acknowledged record is seq {acknowledged}; the log's end cannot be \
+                 read back: {e}"
+            ),
         }
     }
 
