@@ -175,6 +175,7 @@ impl AuditArgs {
 
     /// Builds the runtime, loads the sink and opens it on `log`.
     pub(crate) fn open(&self, log: &Path) -> Result<Sink> {
+        check_log_dir(log)?;
         let runtime = self.runtime(1)?;
         let component = match &self.sink {
             Some(path) => runtime.load_file(path)?,
@@ -186,6 +187,24 @@ impl AuditArgs {
             .with_context(|| format!("opening sink {} on {}", component.name(), log.display()))?;
         Ok(sink)
     }
+}
+
+/// A log named with `--log` must be in a directory that exists: a typo in
+/// the path must not quietly start a new log somewhere else. (`--log-dir`
+/// names the directory itself and creates it.)
+pub(crate) fn check_log_dir(log: &Path) -> Result<()> {
+    if let Some(dir) = log.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        anyhow::bail!(
+            "the directory {} of audit log {} does not exist; create it (mkdir -p {}) or \
+             choose another --log",
+            dir.display(),
+            log.display(),
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// A number of seconds: finite, not negative (`1`, `0.5`).

@@ -9,6 +9,66 @@ use crate::executor::{Outcome, RunReport, TaskReport, TaskStatus};
 const MAX_TASK_LINES: usize = 20;
 
 impl RunReport {
+    /// The run as one JSON object, for machines (`chainsink run --json`):
+    /// the same facts as [`RunReport::render_summary`], every task included.
+    /// `log` is the audit log (None: not audited); `head` the head hash, as
+    /// there.
+    pub fn to_json(&self, log: Option<&Path>, head: Option<&str>) -> serde_json::Value {
+        use serde_json::json;
+        let digest = |d: &Option<crate::output::OutputDigest>| {
+            d.as_ref().map(|d| {
+                json!({
+                    "bytes": d.bytes,
+                    "sha256": d.sha256,
+                    "file": d.path.as_ref().map(|p| p.display().to_string()),
+                })
+            })
+        };
+        let tasks: Vec<serde_json::Value> = self
+            .tasks
+            .iter()
+            .map(|t| {
+                json!({
+                    "team": t.team,
+                    "subject": t.subject,
+                    "task_id": t.task_id,
+                    "agent": t.agent,
+                    "status": t.status.as_str(),
+                    "duration_seconds": t.duration.map(|d| d.as_secs_f64()),
+                    "exit_code": t.exit_code,
+                    "error": t.error,
+                    "stdout": digest(&t.stdout),
+                    "stderr": digest(&t.stderr),
+                })
+            })
+            .collect();
+        let head = head.or_else(|| self.last_receipt.as_ref().and_then(|r| r.hash.as_deref()));
+        json!({
+            "workflow": self.spec_name,
+            "workflow_id": self.workflow_id,
+            "dry_run": self.dry_run,
+            "outcome": self.outcome.as_str(),
+            "exit_code": self.exit_code(),
+            "duration_seconds": self.duration.as_secs_f64(),
+            "error": self.error,
+            "tasks": {
+                "total": self.tasks.len(),
+                "completed": self.count(TaskStatus::Completed),
+                "failed": self.count(TaskStatus::Failed),
+                "skipped": self.count(TaskStatus::Skipped),
+                "each": tasks,
+            },
+            "audit": {
+                "log": log.map(|p| p.display().to_string()),
+                "head": head,
+                "last_seq": self.last_receipt.as_ref().map(|r| r.seq),
+                "degraded": self.audit_degraded,
+                "events_not_recorded": self.audit_lost,
+                "errors": self.audit_errors,
+            },
+        })
+    }
+
     /// A one-screen summary: outcome, task counts and lines, durations, the
     /// audit log path and head hash, and a DEGRADED banner when events were
     /// lost. `head` defaults to the last receipt's hash.

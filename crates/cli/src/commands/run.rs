@@ -70,6 +70,12 @@ pub(crate) struct RunArgs {
     /// streamed live, each line prefixed with `<team>/<task subject> | `).
     #[arg(long)]
     quiet: bool,
+    /// Print the result as JSON on stdout instead of the summary: one
+    /// object, `{"exit_code": N, "workflows": [...]}`, each workflow with its
+    /// outcome, every task, and the audit log's state. Task output is then
+    /// not printed (keep it with --output-dir).
+    #[arg(long)]
+    json: bool,
 }
 
 impl RunArgs {
@@ -86,7 +92,7 @@ impl RunArgs {
             policy: self.audit_policy,
             cancel,
             grace: self.grace,
-            live_output: (!self.quiet).then(|| Arc::new(TerminalOutput) as _),
+            live_output: (!self.quiet && !self.json).then(|| Arc::new(TerminalOutput) as _),
             output_dir: self.output_dir.clone(),
             ..RunOptions::default()
         };
@@ -201,7 +207,12 @@ fn log_paths(args: &RunArgs, workflows: &[(PathBuf, Workflow)]) -> Result<Vec<Op
             .map(|(_, wf)| log_file_name(wf.name()).map(|f| Some(dir.join(f))))
             .collect::<Result<_, _>>()
             .map_err(anyhow::Error::msg)?,
-        None => workflows.iter().map(|_| args.audit.log.clone()).collect(),
+        None => {
+            if let Some(log) = &args.audit.log {
+                crate::args::check_log_dir(log)?;
+            }
+            workflows.iter().map(|_| args.audit.log.clone()).collect()
+        }
     })
 }
 
@@ -327,10 +338,27 @@ fn finish(
 ) -> ExitCode {
     let mut worst = 0;
     let mut outcomes = Vec::new();
+    let mut json = Vec::new();
     for ((((path, wf), audit), log), report) in workflows.iter().zip(audits).zip(logs).zip(reports)
     {
         let code = match report {
-            None => i32::from(EXIT_AUDIT),
+            None => {
+                json.push(serde_json::json!({
+                    "workflow": wf.name(),
+                    "file": path.display().to_string(),
+                    "outcome": "not-started",
+                    "exit_code": EXIT_AUDIT,
+                    "error": "the audit sink could not start (--audit-policy fail-closed)",
+                }));
+                i32::from(EXIT_AUDIT)
+            }
+            Some(report) if args.json => {
+                let head = close(args, wf, audit, tenants);
+                let mut v = report.to_json(log.as_deref(), head.as_deref());
+                v["file"] = path.display().to_string().into();
+                json.push(v);
+                report.exit_code()
+            }
             Some(report) => {
                 let head = close(args, wf, audit, tenants);
                 let shown = log
@@ -352,7 +380,12 @@ fn finish(
         }
         outcomes.push(format!("{} {code}", wf.name()));
     }
-    if !args.single() {
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"exit_code": worst, "workflows": json})
+        );
+    } else if !args.single() {
         println!(
             "{} workflows: {}; exit status {worst} (the worst of the runs)",
             workflows.len(),

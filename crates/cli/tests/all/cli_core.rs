@@ -14,6 +14,9 @@ fn json_line(s: &str) -> Value {
 #[test]
 fn emit_then_verify_ok() {
     let dir = tempfile::tempdir().unwrap();
+    // `--log` needs its directory to exist (see
+    // cli_run::a_log_in_a_missing_directory_is_refused_not_created).
+    std::fs::create_dir_all(dir.path().join("nested/dir")).unwrap();
     let log = dir.path().join("nested/dir/audit.jsonl");
     let out = run(
         &[

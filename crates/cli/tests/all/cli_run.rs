@@ -1371,3 +1371,60 @@ fn bad_durations_are_usage_errors_not_panics() {
         assert!(!marker.exists(), "{flag}");
     }
 }
+
+#[test]
+fn run_json_is_one_object_with_every_task_and_the_logs_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let out = cli(&["run", EXAMPLE, "--dry-run", "--json", "--log", s(&log)]);
+    assert_exit(&out, 0);
+    let v: Value =
+        serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", both(&out)));
+    assert_eq!(v["exit_code"], 0);
+    let wf = &v["workflows"][0];
+    assert_eq!(wf["outcome"], "completed", "{wf}");
+    assert_eq!(wf["dry_run"], true);
+    assert_eq!(wf["tasks"]["total"], 3);
+    assert_eq!(wf["tasks"]["completed"], 3);
+    assert_eq!(wf["tasks"]["each"].as_array().unwrap().len(), 3);
+    assert_eq!(wf["audit"]["log"], s(&log));
+    assert_eq!(wf["audit"]["degraded"], false);
+    // The head it reports is the log's last record.
+    let last: Value = serde_json::from_str(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(wf["audit"]["head"], last["hash"]);
+    assert_eq!(wf["audit"]["last_seq"], last["seq"]);
+
+    // Unaudited: the log is null, and stdout is still only the JSON.
+    let out = cli(&["run", EXAMPLE, "--dry-run", "--json"]);
+    assert_exit(&out, 0);
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(v["workflows"][0]["audit"]["log"].is_null(), "{v}");
+}
+
+#[test]
+fn a_log_in_a_missing_directory_is_refused_not_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no/such/dir");
+    let log = missing.join("audit.jsonl");
+    for args in [
+        vec!["run", EXAMPLE, "--dry-run", "--log", s(&log)],
+        vec!["emit", "--type", "t", "--log", s(&log)],
+    ] {
+        let out = cli(&args);
+        assert_exit(&out, 2);
+        let err = stderr(&out);
+        assert!(err.contains("does not exist"), "{err}");
+        assert!(
+            err.contains(&format!("mkdir -p {}", missing.display())),
+            "{err}"
+        );
+        assert!(!missing.exists(), "{args:?} created the directory");
+    }
+}

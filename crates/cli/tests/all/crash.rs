@@ -53,8 +53,15 @@ fn run_and_kill(log: &std::path::Path, round: usize, life: Duration) -> Vec<(u64
     });
     let (tx, rx) = mpsc::channel();
     let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { return };
+        let mut stdout = BufReader::new(stdout);
+        loop {
+            let mut line = String::new();
+            // A receipt counts only once its whole line arrived: the kill
+            // may cut the last one short.
+            match stdout.read_line(&mut line) {
+                Ok(n) if n > 0 && line.ends_with('\n') => {}
+                _ => return,
+            }
             let v: Value = serde_json::from_str(&line).unwrap();
             let _ = tx.send((
                 v["seq"].as_u64().unwrap(),
