@@ -30,17 +30,13 @@ use std::time::{Duration, Instant};
 use chainsink_format::MAX_RECORD_BYTES;
 use chainsink_format::recovery::judge_bad_run;
 use chainsink_format::rejection::{Region, Rejected};
-use chainsink_format::verify::{ChainVerifier, LineError, LineInfo, LinkError, Mode, check_line};
+use chainsink_format::verify::{ChainVerifier, LineError, LineInfo, Mode, check_line};
 use serde_json::Value;
 
-use crate::verify::TamperKind;
+use crate::verify::{MAX_REGION, TamperKind, line_kind, link_kind};
 
 /// Bytes read at a time.
 const CHUNK: usize = 4 << 20;
-
-/// The most bytes held while waiting for a record that excuses them (what
-/// one refused append can be, as in [`crate::verify`]).
-const MAX_REGION: u64 = crate::runtime::limits::MAX_APPEND_BYTES + 1;
 
 /// Most lines in one torn run.
 const MAX_TORN_RUN: usize = 16;
@@ -880,23 +876,6 @@ fn check_all(
             .flat_map(|h| h.join().expect("a trail thread panicked"))
             .collect()
     })
-}
-
-fn line_kind(e: &LineError) -> TamperKind {
-    match e {
-        LineError::BadJson(..) | LineError::NotAnObject { .. } => TamperKind::BadJson,
-        LineError::NotCanonical { .. } => TamperKind::NotCanonical,
-        LineError::HashMismatch { .. } => TamperKind::HashMismatch,
-        _ => TamperKind::BadRecord,
-    }
-}
-
-fn link_kind(e: &LinkError) -> TamperKind {
-    match e {
-        LinkError::SeqMismatch { .. } => TamperKind::SeqMismatch,
-        LinkError::BrokenLink { .. } => TamperKind::BrokenLink,
-        _ => TamperKind::BadRecord,
-    }
 }
 
 /// A task's run, from its terminal event.

@@ -33,7 +33,7 @@ const CHUNK: usize = 4 << 20;
 /// [`crate::runtime::limits::MAX_APPEND_BYTES`]) plus the `\n` the host may
 /// add. Past this, bytes that are not records cannot be excused, and the
 /// verifier stops (so `verify /dev/zero` ends).
-const MAX_REGION: u64 = crate::runtime::limits::MAX_APPEND_BYTES + 1;
+pub(crate) const MAX_REGION: u64 = crate::runtime::limits::MAX_APPEND_BYTES + 1;
 
 /// Most lines in one torn run (the writer's own bound is lower).
 const MAX_TORN_RUN: usize = 16;
@@ -588,7 +588,8 @@ fn check_all(
     })
 }
 
-fn line_kind(e: &LineError) -> TamperKind {
+/// The kind of damage a line error shows (shared with [`crate::trail`]).
+pub(crate) fn line_kind(e: &LineError) -> TamperKind {
     match e {
         LineError::BadJson(..) | LineError::NotAnObject { .. } => TamperKind::BadJson,
         LineError::NotCanonical { .. } => TamperKind::NotCanonical,
@@ -597,7 +598,8 @@ fn line_kind(e: &LineError) -> TamperKind {
     }
 }
 
-fn link_kind(e: &LinkError) -> TamperKind {
+/// The kind of damage a link error shows (shared with [`crate::trail`]).
+pub(crate) fn link_kind(e: &LinkError) -> TamperKind {
     match e {
         LinkError::SeqMismatch { .. } => TamperKind::SeqMismatch,
         LinkError::BrokenLink { .. } => TamperKind::BrokenLink,
