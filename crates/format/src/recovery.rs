@@ -284,7 +284,7 @@ pub fn judge_tail(offset: u64, bytes: &[u8], terminated: bool) -> Tail {
 }
 
 #[cfg(test)]
-mod run_tests {
+mod tests {
     use super::*;
     use crate::chain::seal;
     use crate::record::{Actor, Event};
@@ -335,31 +335,11 @@ mod run_tests {
             Err(NotTorn::NotTornShape)
         );
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::chain::seal;
-    use crate::record::{Actor, Event};
 
     #[test]
     fn a_sealed_recovery_record_reads_back() {
         let torn = Torn::of(1234, b"{\"actor\": {\"host");
-        let payload = torn.payload();
-        let event = Event {
-            timestamp: "2026-06-04T15:30:45.123456+00:00",
-            event_type: RECOVERED_EVENT,
-            workflow_id: None,
-            actor: Actor {
-                host_id: "h",
-                user: "u",
-            },
-            payload: &payload,
-        };
-        let mut line = Vec::new();
-        seal(&event, 7, Some(&Hash::GENESIS), &mut line).unwrap();
-        line.pop();
+        let line = recovery_line(&torn);
         let back = Torn::from_record_line(&line).unwrap();
         assert_eq!(back, torn);
         assert!(back.covers(1234, b"{\"actor\": {\"host"));
