@@ -13,5 +13,6 @@ mod sandbox;
 mod snippets;
 mod stdin;
 mod task_output;
+mod tools;
 mod trail;
 mod verify_stream;
