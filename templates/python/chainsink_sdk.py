@@ -1,0 +1,1 @@
+../../sdk/python/chainsink_sdk.py
