@@ -58,7 +58,7 @@ use serde_json::{Map, Value, json};
 
 use crate::audit::{AuditPolicy, AuditReceipt, AuditSink, Auditor};
 use crate::cancel::CancelToken;
-use crate::output::{LiveOutput, OutputDigest, file_safe};
+use crate::output::{LiveOutput, OutputDigest, escaped, file_safe};
 use crate::workflow::{Agent, Task, TaskRef, Team, Teardown, Workflow};
 use process::{Launch, Spawned, describe_exit};
 
@@ -614,7 +614,8 @@ impl<'a> Runner<'a> {
                     ("WORKFLOW_ID", self.workflow_id.clone()),
                 ],
                 tag: format!("{}-{}", self.workflow_id, g + 1),
-                prefix: format!(
+                // Names come from the workflow file: escaped like the lines.
+                prefix: escaped(&format!(
                     "{}{}/{} | ",
                     self.opts
                         .output_label
@@ -622,7 +623,7 @@ impl<'a> Runner<'a> {
                         .map_or(String::new(), |l| format!("{l}:")),
                     node.team.name,
                     node.task.subject
-                ),
+                )),
                 live: self.opts.live_output.clone(),
                 files: self.opts.output_dir.as_ref().map(|dir| {
                     task_output_paths(dir, &self.workflow_id, &node.team.name, &node.id)

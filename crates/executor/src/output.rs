@@ -67,6 +67,48 @@ impl LiveOutput for TerminalOutput {
     }
 }
 
+/// Appends `bytes` (what a task printed, one line without its `\n`) to
+/// `out` made safe for a terminal: control characters (C0 but `\t`, DEL,
+/// C1), line and paragraph separators and the bidirectional controls are
+/// written as Rust escapes (`\u{1b}`, `\r`), bytes that are not UTF-8 as
+/// `\xNN`. So a task cannot move the cursor, retitle the window, ring the
+/// bell, recolour the screen or overwrite a line's `<team>/<task> | `
+/// prefix to forge a line of chainsink's own. The output files and the
+/// hashes keep the raw bytes.
+pub fn escape_for_terminal(bytes: &[u8], out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\t' || !needs_escape(c) {
+                let mut utf8 = [0; 4];
+                out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+            } else {
+                let _ = write!(out, "{}", c.escape_default());
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+}
+
+/// [`escape_for_terminal`] of a string (names from a workflow file, an
+/// error message, a stderr line), as a string.
+pub fn escaped(text: &str) -> String {
+    let mut out = Vec::with_capacity(text.len());
+    escape_for_terminal(text.as_bytes(), &mut out);
+    String::from_utf8(out).expect("escapes are ASCII and the rest was UTF-8")
+}
+
+/// Whether a terminal could act on `c` rather than show it.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
 /// How much one of a task's streams held: what its audit event records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputDigest {
@@ -121,6 +163,20 @@ mod tests {
         assert_eq!(file_safe("a/b c"), "a_b_c");
         assert_eq!(file_safe(".."), "_..");
         assert_eq!(file_safe(""), "_");
+    }
+
+    #[test]
+    fn control_characters_are_escaped_for_the_terminal() {
+        let mut out = Vec::new();
+        escape_for_terminal(
+            b"\x1b[2J\x1b]0;owned\x07\rchainsink: error\x08\tok \xe2\x80\xae \xc2\x9b \xff \xc3\xa9\x7f",
+            &mut out,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\\u{1b}[2J\\u{1b}]0;owned\\u{7}\\rchainsink: error\\u{8}\tok \\u{202e} \\u{9b} \\xff \u{e9}\\u{7f}"
+        );
+        assert_eq!(escaped("team/\u{1b}[31mred"), "team/\\u{1b}[31mred");
     }
 
     #[test]

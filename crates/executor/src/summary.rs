@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::executor::{Outcome, RunReport, TaskReport, TaskStatus};
+use crate::output::escaped;
 
 /// At most this many task lines; beyond it only problems are listed.
 const MAX_TASK_LINES: usize = 20;
@@ -86,7 +87,7 @@ impl RunReport {
         let _ = writeln!(
             w,
             "chainsink: {what} \"{}\" (id {}) {} in {:.2}s",
-            self.spec_name,
+            escaped(&self.spec_name),
             self.workflow_id,
             self.outcome.as_str().to_uppercase(),
             self.duration.as_secs_f64()
@@ -163,14 +164,21 @@ fn task_line(w: &mut String, t: &TaskReport) {
         .duration
         .map(|d| format!("{:.2}s", d.as_secs_f64()))
         .unwrap_or_default();
-    let _ = write!(w, "  {status:<7} {dur:>8}  {} / {}", t.team, t.subject);
+    // Names, errors and the stderr line come from the workflow file and the
+    // task: escaped, so a task cannot rewrite the summary on a terminal.
+    let _ = write!(
+        w,
+        "  {status:<7} {dur:>8}  {} / {}",
+        escaped(&t.team),
+        escaped(&t.subject)
+    );
     if let Some(e) = &t.error {
-        let _ = write!(w, ": {e}");
+        let _ = write!(w, ": {}", escaped(e));
     }
     if t.status == TaskStatus::Failed
         && let Some(line) = t.stderr_tail.lines().rev().find(|l| !l.trim().is_empty())
     {
-        let _ = write!(w, " [stderr: {}]", line.trim());
+        let _ = write!(w, " [stderr: {}]", escaped(line.trim()));
     }
     let _ = writeln!(w);
 }

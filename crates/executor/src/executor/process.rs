@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::output::{LiveOutput, OutputDigest, OutputStream, hex};
+use crate::output::{LiveOutput, OutputDigest, OutputStream, escape_for_terminal, hex};
 use crate::workflow::{Agent, Runtime};
 
 /// The error a docker-runtime task fails with.
@@ -132,24 +132,29 @@ fn lock(c: &Mutex<Capture>) -> MutexGuard<'_, Capture> {
 }
 
 /// Split `chunk` into lines after what is `pending` from earlier chunks,
-/// appending each whole line to `out` as `prefix line \n`; a partial line
+/// appending each whole line to `out` as `prefix line \n`, the line's
+/// control characters escaped ([`escape_for_terminal`]); a partial line
 /// stays pending (cut at [`LIVE_LINE_MAX`]).
 pub(crate) fn feed_lines(pending: &mut Vec<u8>, chunk: &[u8], prefix: &[u8], out: &mut Vec<u8>) {
     let mut rest = chunk;
     while let Some(i) = rest.iter().position(|b| *b == b'\n') {
-        out.extend_from_slice(prefix);
-        out.extend_from_slice(pending);
-        out.extend_from_slice(&rest[..=i]);
+        pending.extend_from_slice(&rest[..i]);
+        live_line(prefix, pending, out);
         pending.clear();
         rest = &rest[i + 1..];
     }
     pending.extend_from_slice(rest);
     while pending.len() >= LIVE_LINE_MAX {
-        out.extend_from_slice(prefix);
-        out.extend_from_slice(&pending[..LIVE_LINE_MAX]);
-        out.push(b'\n');
+        live_line(prefix, &pending[..LIVE_LINE_MAX], out);
         pending.drain(..LIVE_LINE_MAX);
     }
+}
+
+/// `prefix`, then `line` escaped for the terminal, then `\n`, onto `out`.
+pub(crate) fn live_line(prefix: &[u8], line: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(prefix);
+    escape_for_terminal(line, out);
+    out.push(b'\n');
 }
 
 /// The reader thread of one stream.
@@ -189,9 +194,7 @@ fn drain(
         && !pending.is_empty()
     {
         out.clear();
-        out.extend_from_slice(prefix);
-        out.extend_from_slice(&pending);
-        out.push(b'\n');
+        live_line(prefix, &pending, &mut out);
         live.write_lines(stream, &out);
     }
 }
@@ -464,6 +467,16 @@ mod tests {
         feed_lines(&mut pending, &vec![b'y'; LIVE_LINE_MAX], b"p | ", &mut out);
         assert_eq!(out.len(), 4 + LIVE_LINE_MAX + 1);
         assert_eq!(pending.len(), 1);
+    }
+
+    #[test]
+    fn live_lines_have_their_control_characters_escaped() {
+        let mut pending = Vec::new();
+        let mut out = Vec::new();
+        feed_lines(&mut pending, b"\x1b[2J\rfake\x07\t", b"p | ", &mut out);
+        feed_lines(&mut pending, b"ok\r\n\x1b]0;t", b"p | ", &mut out);
+        assert_eq!(out, b"p | \\u{1b}[2J\\rfake\\u{7}\tok\\r\n");
+        assert_eq!(pending, b"\x1b]0;t");
     }
 
     #[test]
