@@ -1,1 +1,0 @@
-../../sdk/js/chainsink-sdk.js

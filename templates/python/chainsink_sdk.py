@@ -1,1 +1,0 @@
-../../sdk/python/chainsink_sdk.py
