@@ -20,6 +20,7 @@ pub mod json;
 pub mod record;
 pub mod recovery;
 pub mod rejection;
+pub mod sha;
 pub mod verify;
 
 use alloc::string::String;

@@ -7,7 +7,7 @@
 //! `CHAINSINK_FUZZ_CASES=n` sets the number of mutated logs (default 2000).
 
 use chainsink_format::recovery::{RECOVERED_EVENT, Tail, Torn, judge_bad_line, judge_tail};
-use chainsink_format::verify::{ChainVerifier, Mode, check_line};
+use chainsink_format::verify::{ChainVerifier, Mode, check_line, check_lines};
 use chainsink_format::{Hash, chain, json};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -159,6 +159,10 @@ fn our_verdict(log: &[u8]) -> (String, Vec<usize>) {
     let mut chain = ChainVerifier::new();
     let mut recovered = Vec::new();
     let mut offset = 0u64;
+    // The batch API the verifier uses (hashes two lines at a time) gives each line's verdict.
+    let (mut batch_fast, mut batch_strict) = (Vec::new(), Vec::new());
+    check_lines(parts.iter().copied(), Mode::Fast, &mut batch_fast);
+    check_lines(parts.iter().copied(), Mode::Strict, &mut batch_strict);
     for (i, line) in parts.iter().enumerate() {
         let fast = check_line(line, Mode::Fast);
         let strict = check_line(line, Mode::Strict);
@@ -167,6 +171,14 @@ fn our_verdict(log: &[u8]) -> (String, Vec<usize>) {
             strict,
             "modes disagree on {}",
             String::from_utf8_lossy(line)
+        );
+        assert_eq!(
+            batch_fast[i], fast,
+            "check_lines (fast) disagrees on line {i}"
+        );
+        assert_eq!(
+            batch_strict[i], strict,
+            "check_lines (strict) disagrees on line {i}"
         );
         match fast {
             Ok(info) => {

@@ -1,5 +1,6 @@
 //! Integration tests of the format crate: one test binary for the package.
 
+mod batch;
 mod canonical_oracle;
 mod common;
 mod log_fuzz;
