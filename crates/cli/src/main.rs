@@ -46,6 +46,18 @@ enum Command {
     Tail(commands::tail::TailArgs),
     /// Count a log's events per type and workflow, task outcomes, slowest tasks.
     Stats(commands::stats::StatsArgs),
+    /// Make a log's signing key and verifier key (C2SP signed-note forms).
+    Keygen(commands::keygen::KeygenArgs),
+    /// Sign a checkpoint of a log now (LOG.checkpoint), holding its lock.
+    Checkpoint(commands::checkpoint::CheckpointCmdArgs),
+    /// Print an inclusion proof of a record, or a consistency proof, against a checkpoint.
+    Prove(commands::prove::ProveArgs),
+    /// Check an inclusion or consistency proof offline.
+    VerifyProof(commands::verify_proof::VerifyProofArgs),
+    /// Check from the log that a later checkpoint extends an earlier one.
+    VerifyConsistency(commands::verify_consistency::VerifyConsistencyArgs),
+    /// Send the log's checkpoint to a C2SP tlog-witness and keep its cosignature.
+    Witness(commands::witness::WitnessArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(commands::completions::CompletionsArgs),
     /// Print the manual page (roff), or write all pages with --out DIR.
@@ -53,6 +65,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts: the signing key leaves the environment.
+    commands::checkpoint::take_env_key();
     // Colour only on a terminal, and never with NO_COLOR set.
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
@@ -75,6 +89,12 @@ fn main() -> ExitCode {
         Command::Show(args) => commands::show::show(&args),
         Command::Tail(args) => commands::tail::tail(&args),
         Command::Stats(args) => commands::stats::stats(&args),
+        Command::Keygen(args) => commands::keygen::keygen(&args),
+        Command::Checkpoint(args) => commands::checkpoint::checkpoint(&args),
+        Command::Prove(args) => commands::prove::prove(&args),
+        Command::VerifyProof(args) => commands::verify_proof::verify_proof(&args),
+        Command::VerifyConsistency(args) => commands::verify_consistency::verify_consistency(&args),
+        Command::Witness(args) => commands::witness::witness(&args),
         Command::Completions(args) => commands::completions::completions(&args),
         Command::Man(args) => commands::completions::man(&args),
     };

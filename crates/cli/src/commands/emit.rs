@@ -10,12 +10,15 @@ use clap::Args;
 use chainsink_host::Event;
 
 use crate::args::AuditArgs;
+use crate::commands::checkpoint::CheckpointArgs;
 
 /// Arguments of `chainsink emit`.
 #[derive(Args)]
 pub(crate) struct EmitArgs {
     #[command(flatten)]
     audit: AuditArgs,
+    #[command(flatten)]
+    checkpoints: CheckpointArgs,
     /// Event type, such as `deploy.started`.
     #[arg(
         long = "type",
@@ -41,11 +44,13 @@ pub(crate) fn emit(args: EmitArgs) -> Result<ExitCode> {
         bail!("no audit log: set AUDIT_LOG_PATH or pass --log PATH");
     };
     let sink = args.audit.open(&log)?;
+    let checkpoints = args.checkpoints.start(&log)?;
     if args.stdin {
         let stdin = std::io::stdin().lock();
         let stdout = std::io::stdout().lock();
         let report = chainsink_host::stream::emit_lines(&sink, &mut BufReader::new(stdin), stdout)?;
         sink.close()?;
+        checkpoints.map(|c| c.finish()).transpose()?;
         if report.refused > 0 {
             eprintln!(
                 "chainsink: {} line(s) refused, {} written; see the error lines on stdout",
@@ -63,6 +68,7 @@ pub(crate) fn emit(args: EmitArgs) -> Result<ExitCode> {
     };
     let receipt = sink.emit(&event)?;
     sink.close()?;
+    checkpoints.map(|c| c.finish()).transpose()?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

@@ -24,6 +24,7 @@ use chainsink_host::tenants::{SinkSource, Tenant, TenantSpec, Tenants};
 
 use crate::args::{AuditArgs, parse_seconds};
 use crate::audit::{BrokenAudit, SinkAudit, Unaudited};
+use crate::commands::checkpoint::CheckpointArgs;
 use crate::commands::validate::load_workflow;
 use crate::policy::{self, OnFailure};
 
@@ -45,6 +46,8 @@ pub(crate) struct RunArgs {
     dry_run: bool,
     #[command(flatten)]
     audit: AuditArgs,
+    #[command(flatten)]
+    checkpoints: CheckpointArgs,
     /// Most tasks running at once (default: the number of cores).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_parallel: Option<u64>,
@@ -148,15 +151,34 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let audits = open_audits(&args, &workflows, &logs, tenants.as_ref());
+    let opened: Vec<_> = audits
+        .iter()
+        .zip(&logs)
+        .map(|(a, log)| log.clone().filter(|_| matches!(a, Audit::Sink(_))))
+        .collect();
+    let checkpoints = args.checkpoints.start_all(&opened)?;
     let reports = run_all(&workflows, &audits, &options);
-    Ok(finish(
+    let code = finish(
         &args,
         &workflows,
         &audits,
         &logs,
         &reports,
         tenants.as_ref(),
-    ))
+    );
+    // The final checkpoints, once every sink has closed.
+    let mut failed = false;
+    for c in checkpoints {
+        if let Err(e) = c.finish() {
+            eprintln!("chainsink: AUDITING DEGRADED: {}", policy::one_line(&e));
+            failed = true;
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(EXIT_AUDIT)
+    } else {
+        code
+    })
 }
 
 /// Loads every workflow, printing each one's problems; `None` if any is invalid.

@@ -22,6 +22,13 @@ pub(crate) struct VerifyArgs {
     #[arg(long, default_value_t = 0, value_name = "N",
           value_parser = clap::value_parser!(u16).range(0..=256))]
     threads: u16,
+    /// Also check the log against this signed checkpoint (catches a cut tail
+    /// or a rewritten chain); needs --key.
+    #[arg(long, value_name = "CP", requires = "key")]
+    checkpoint: Option<PathBuf>,
+    /// The log's verifier key (PREFIX.vkey from chainsink keygen), for --checkpoint.
+    #[arg(long, value_name = "VKEY", requires = "checkpoint")]
+    key: Option<PathBuf>,
 }
 
 /// Verifies the log: exit 0 intact, 1 tampered, 2 unreadable.
@@ -75,6 +82,12 @@ pub(crate) fn verify(args: &VerifyArgs) -> ExitCode {
             format!("chainsink: {e}"),
             serde_json::json!({"ok": false, "reason": "unreadable", "detail": e.to_string()}),
         ),
+    };
+    let (code, text, json) = match (&args.checkpoint, &args.key) {
+        (Some(cp), Some(key)) => {
+            super::checkpoint::verify_against(&args.log, cp, key, code, text, json)
+        }
+        _ => (code, text, json),
     };
     if args.json {
         println!("{json}");
