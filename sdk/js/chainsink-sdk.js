@@ -744,7 +744,7 @@ export function exportSink(sink, wit) {
     },
     size: () => Number(call(() => logFile.size())),
     sync: () => call(() => logFile.sync()),
-    sha256: (data) => digest.sha256(data),
+    sha256: (data) => call(() => digest.sha256(data)),
     diagnose: (level, message) => diagnostics.log(level, message),
   };
   const guarded = (f) => (...args) => {

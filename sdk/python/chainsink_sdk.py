@@ -43,6 +43,19 @@ import hashlib
 import json
 import traceback
 
+try:
+    # The bindings componentize-py generates. Imported here, when the module
+    # loads, because componentize-py keeps only the imports the app loaded
+    # while it was pre-initialised; a lazy import inside a call finds nothing.
+    from componentize_py_types import Err as _Err
+    from wit_world import exports as _exports
+    from wit_world.imports import diagnostics as _diagnostics
+    from wit_world.imports import digest as _digest
+    from wit_world.imports import log_file as _log_file
+    from wit_world.imports import types as _types
+except ImportError:  # plain CPython: no component, use FileLog
+    _exports = None
+
 __all__ = [
     "ChainSink",
     "FileLog",
@@ -223,9 +236,10 @@ class WitLog:
     """The `log-file`, `digest` and `diagnostics` imports of a componentize-py build."""
 
     def __init__(self, host_digest=False):
-        from wit_world.imports import diagnostics, digest, log_file
-
-        self._log = log_file
+        if _exports is None:
+            raise RuntimeError("WitLog needs componentize-py's bindings; use FileLog under CPython")
+        diagnostics = _diagnostics
+        self._log = _log_file
         self._diag = diagnostics
         self._levels = {
             "debug": diagnostics.Level.DEBUG,
@@ -234,14 +248,12 @@ class WitLog:
             "error": diagnostics.Level.ERROR,
         }
         if host_digest:
-            self.sha256 = digest.sha256
+            self.sha256 = lambda data: self._call(_digest.sha256, data)
 
     def _call(self, f, *args):
-        from componentize_py_types import Err
-
         try:
             return f(*args)
-        except Err as e:
+        except _Err as e:
             raise SinkFailure("io", str(e.value)) from None
 
     def append(self, data):
@@ -613,14 +625,15 @@ def export(sink, host_digest=False):
     """The `Sink` and `Verifier` classes componentize-py exports, bound to `sink`.
 
     Put `Sink, Verifier = chainsink_sdk.export(MySink())` in the app module.
+    `Verifier` is None when the build's world (`audit-sink`) has no verifier
+    export; build with `-w verifying-sink` to export it.
     With `host_digest=True` hashes come from the host's `digest.sha256`
     import instead of hashlib. A `SinkFailure` becomes the WIT error; any
     other exception is reported on the host's diagnostics, then traps.
     """
-    from componentize_py_types import Err
-    from wit_world import exports
-    from wit_world.imports import types
-
+    if _exports is None:
+        raise RuntimeError("export() needs componentize-py's bindings: build with componentize-py")
+    Err, exports, types = _Err, _exports, _types
     errors = {
         "invalid-event": types.SinkError_InvalidEvent,
         "corrupt-log": types.SinkError_CorruptLog,
@@ -689,6 +702,10 @@ def export(sink, host_digest=False):
         @guarded
         def close(self):
             return head(sink.close())
+
+    if not hasattr(exports, "Verifier"):
+        # Built for the `audit-sink` world, which has no verifier export.
+        return Sink, None
 
     class Verifier(exports.Verifier):
         def verify(self):
