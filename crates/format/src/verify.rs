@@ -1332,20 +1332,15 @@ fn compare_keys(b: &[u8], x: (usize, usize, bool), y: (usize, usize, bool)) -> c
     }
 }
 
-/// `x.cmp(y)` for short byte strings, eight bytes at a time without a call to `memcmp` (keys are
-/// short and usually differ early).
+/// `x.cmp(y)`, inline, without a call to `memcmp`: keys are short and usually differ early.
 #[inline]
 fn compare_bytes(x: &[u8], y: &[u8]) -> core::cmp::Ordering {
-    let (mut x8, mut y8) = (x.chunks_exact(8), y.chunks_exact(8));
-    for (a, b) in x8.by_ref().zip(y8.by_ref()) {
-        let a = u64::from_be_bytes(a.try_into().unwrap_or_default());
-        let b = u64::from_be_bytes(b.try_into().unwrap_or_default());
+    for (a, b) in x.iter().zip(y) {
         if a != b {
-            return a.cmp(&b);
+            return a.cmp(b);
         }
     }
-    let n = x.len().min(y.len()) / 8 * 8;
-    x[n..].cmp(&y[n..])
+    x.len().cmp(&y.len())
 }
 
 /// Scans a line and gives the verdict with the precise reason.
