@@ -15,4 +15,5 @@ mod stdin;
 mod task_output;
 mod tools;
 mod trail;
+mod transparency;
 mod verify_stream;
