@@ -8,6 +8,7 @@ mod crash;
 mod errors;
 mod hostile;
 mod polyglot;
+mod polyglot_sinks;
 mod recovery;
 mod sandbox;
 mod snippets;
