@@ -40,6 +40,10 @@ enum Command {
     Inspect(commands::inspect::InspectArgs),
     /// Write the embedded default sink component to a file, for other hosts.
     ExportSink(commands::export_sink::ExportSinkArgs),
+    /// Write a new sink project (Rust, Python or JavaScript) from a template.
+    NewSink(commands::new_sink::NewSinkArgs),
+    /// Check a sink component against the contract, call by call, in a scratch directory.
+    TestSink(commands::test_sink::TestSinkArgs),
     /// Show a log's records, filtered, checking each as it is read.
     Show(commands::show::ShowArgs),
     /// Print a log's last records; with -f, each record as it is appended.
@@ -86,6 +90,8 @@ fn main() -> ExitCode {
         Command::Validate(args) => Ok(commands::validate::validate(&args)),
         Command::Inspect(args) => commands::inspect::inspect(&args),
         Command::ExportSink(args) => commands::export_sink::export_sink(&args),
+        Command::NewSink(args) => commands::new_sink::new_sink(&args),
+        Command::TestSink(args) => commands::test_sink::test_sink(&args),
         Command::Show(args) => commands::show::show(&args),
         Command::Tail(args) => commands::tail::tail(&args),
         Command::Stats(args) => commands::stats::stats(&args),

@@ -7,6 +7,7 @@ mod common;
 mod crash;
 mod errors;
 mod hostile;
+mod new_sink;
 mod polyglot;
 mod polyglot_sinks;
 mod recovery;
