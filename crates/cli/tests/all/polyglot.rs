@@ -836,14 +836,12 @@ fn a_log_held_by_another_writer_is_refused_with_status_2_by_every_host() {
     assert!(holder.wait().unwrap().success());
 }
 
-/// The ```js block of examples/node-host/README.md, run as written (next to
-/// host.js, in a directory holding `sink.wasm`), so the snippet cannot rot.
+/// `examples/node-host/api-example.mjs` (the README's API example; the
+/// snippet test holds the README to it), run next to host.js in a
+/// directory holding `sink.wasm`.
 #[test]
 fn the_node_readme_snippet_runs_as_written() {
-    let readme = fs::read_to_string(node_example().join("README.md")).unwrap();
-    let start = readme.find("```js\n").expect("a js snippet") + 6;
-    let end = start + readme[start..].find("```").unwrap();
-    let snippet = &readme[start..end];
+    let snippet = fs::read_to_string(node_example().join("api-example.mjs")).unwrap();
     let hosts = hosts();
     let script = hosts.node_dir.join("readme-snippet.mjs");
     fs::write(&script, snippet).unwrap();
@@ -858,16 +856,15 @@ fn the_node_readme_snippet_runs_as_written() {
     assert_verifies(&dir.path().join("audit.jsonl"), 1);
 }
 
-/// The ```js block of docs/embedding.md (a host written out by hand), run as
-/// written next to jco, twice: the second run resumes a non-empty log.
+/// `examples/node-host/minimal-host.mjs` (the host written out by hand in
+/// docs/embedding.md; the snippet test holds the guide to it), run next to
+/// jco, twice: the second run resumes a non-empty log.
 #[test]
 fn the_node_embedding_snippet_runs_as_written() {
-    let doc = fs::read_to_string(repo().join("docs/embedding.md")).unwrap();
-    let start = doc.find("```js\n").expect("a js snippet") + 6;
-    let end = start + doc[start..].find("```").unwrap();
+    let snippet = fs::read_to_string(node_example().join("minimal-host.mjs")).unwrap();
     let hosts = hosts();
     let script = hosts.node_dir.join("embedding-snippet.mjs");
-    fs::write(&script, &doc[start..end]).unwrap();
+    fs::write(&script, &snippet).unwrap();
     let dir = tempfile::tempdir().unwrap();
     fs::copy(&hosts.component, dir.path().join("sink.wasm")).unwrap();
     for _ in 0..2 {
@@ -877,6 +874,26 @@ fn the_node_embedding_snippet_runs_as_written() {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_verifies(&dir.path().join("audit.jsonl"), 2);
+}
+
+/// `examples/python-host/minimal_host.py` (the host written out by hand in
+/// docs/embedding.md; the snippet test holds the guide to it), run with
+/// wasmtime-py, twice: the second run resumes a non-empty log.
+#[test]
+fn the_python_embedding_snippet_runs_as_written() {
+    let hosts = hosts();
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(&hosts.component, dir.path().join("sink.wasm")).unwrap();
+    for _ in 0..2 {
+        let out = Command::new("python3")
+            .arg(python_example().join("minimal_host.py"))
+            .env("PYTHONPATH", &hosts.py_site)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     }
     assert_verifies(&dir.path().join("audit.jsonl"), 2);
 }

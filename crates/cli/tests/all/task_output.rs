@@ -167,3 +167,96 @@ fn quiet_prints_only_the_summary() {
         python_sha256(b"hello world\n").as_str()
     );
 }
+
+/// A task that prints terminal control sequences (clear screen, an OSC
+/// window title, BEL, CR over its own prefix to forge a chainsink line,
+/// backspace, a colour left open) gets them escaped on the terminal, tab
+/// kept; the output file and the hash in the log keep the raw bytes.
+#[test]
+fn control_characters_in_task_output_are_escaped_live_and_kept_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("hostile.sh");
+    std::fs::write(
+        &script,
+        "printf '\\033[2J\\033]0;owned\\007\\rchainsink: error: forged\\010\\tend\\n'\n\
+         printf 'two\\r\\n' >&2\n\
+         printf 'no newline \\033[31m'\n",
+    )
+    .unwrap();
+    let wf = dir.path().join("hostile.yaml");
+    std::fs::write(
+        &wf,
+        format!(
+            "apiVersion: telemachy/v1
+metadata:
+  name: hostile
+agents:
+  - name: printer
+    program: 'cat > /dev/null; sh {}'
+teams:
+  - name: t
+    agents: [printer]
+    tasks:
+      - subject: Print escapes
+        description: Print control bytes
+        assign_to: printer
+",
+            script.display()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let out_dir = dir.path().join("out");
+    let out = run(
+        &[
+            "run",
+            wf.to_str().unwrap(),
+            "--log",
+            log.to_str().unwrap(),
+            "--output-dir",
+            out_dir.to_str().unwrap(),
+        ],
+        "",
+    );
+    let (so, se) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{so}\n{se}");
+    for (name, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        let bad: Vec<u8> = bytes
+            .iter()
+            .copied()
+            .filter(|b| (*b < 0x20 && !matches!(b, b'\n' | b'\t')) || *b == 0x7f)
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "raw control bytes {bad:?} on {name}:\n{so}{se}"
+        );
+    }
+    let lines: Vec<&str> = so.lines().collect();
+    assert!(
+        lines.contains(
+            &"t/Print escapes | \\u{1b}[2J\\u{1b}]0;owned\\u{7}\\rchainsink: error: forged\\u{8}\tend"
+        ),
+        "{so}"
+    );
+    assert!(
+        lines.contains(&"t/Print escapes | no newline \\u{1b}[31m"),
+        "{so}"
+    );
+    assert!(se.lines().any(|l| l == "t/Print escapes | two\\r"), "{se}");
+
+    // The file and the hash: the raw bytes.
+    let raw: &[u8] =
+        b"\x1b[2J\x1b]0;owned\x07\rchainsink: error: forged\x08\tend\nno newline \x1b[31m";
+    let done = records(&log, "task.completed");
+    let p = &done[0]["payload"];
+    let id = done[0]["workflow_id"].as_str().unwrap();
+    let task_id = p["task_id"].as_str().unwrap();
+    let base = out_dir.join(id).join(format!("t--{task_id}"));
+    assert_eq!(std::fs::read(base.with_extension("stdout")).unwrap(), raw);
+    assert_eq!(p["stdout_sha256"], python_sha256(raw).as_str());
+    assert_eq!(p["stdout_bytes"], raw.len());
+    assert_eq!(
+        std::fs::read(base.with_extension("stderr")).unwrap(),
+        b"two\r\n"
+    );
+}
