@@ -164,11 +164,13 @@ impl AuditArgs {
     }
 
     /// The runtime for up to `sinks` live sink instances, with these limits
-    /// and the component cache.
+    /// and the component cache. One sink allocates on demand: a pool pays
+    /// for itself only when instances come and go.
     pub(crate) fn runtime(&self, sinks: usize) -> Result<SinkRuntime> {
         self.cache.runtime(RuntimeConfig {
             limits: self.limits.limits(),
             max_sinks: u32::try_from(sinks.max(1)).unwrap_or(u32::MAX),
+            pooling: sinks > 1,
             ..RuntimeConfig::default()
         })
     }

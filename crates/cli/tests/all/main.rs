@@ -1,6 +1,7 @@
 //! End-to-end tests of the `chainsink` binary: one test binary for the
 //! package, so wasmtime is linked once (wasmtime's `tests/all` pattern).
 
+mod allocator;
 mod cli_core;
 mod cli_run;
 mod common;

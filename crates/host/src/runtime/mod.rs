@@ -13,10 +13,18 @@
 //!
 //! - **Pooling allocator**: memories, tables and instance metadata of up to
 //!   [`RuntimeConfig::max_sinks`] live instances come from pools reserved
-//!   once, so instantiating is a slot lookup, not a round of `mmap`s. If the
-//!   reservation fails (an address-space limit such as `ulimit -v`), the
-//!   runtime falls back to on-demand allocation, logs a warning, and
-//!   [`SinkRuntime::allocator`] says so.
+//!   once, so instantiating is a slot lookup, not a round of `mmap`s. Every
+//!   total of the pool is sized from `max_sinks` (a pool for one sink costs
+//!   a few `mmap`s; a process that opens one sink may as well turn pooling
+//!   off, as the CLI does). If the reservation fails (an address-space limit
+//!   such as `ulimit -v`), the runtime falls back to on-demand allocation,
+//!   logs a warning, and [`SinkRuntime::allocator`] says so.
+//! - **Components the pool cannot hold** (more core instances, memories or
+//!   tables than a pool slot has room for, as componentize-py and
+//!   componentize-js make) are loaded into a second, on-demand engine with
+//!   the same settings, built at first need; their limits (memory, tables,
+//!   instances, time, fuel) are enforced per store exactly as for pooled
+//!   sinks. [`SinkComponent::pooled`] says which a component got.
 //! - **Copy-on-write memory images**: an instance's initial memory maps the
 //!   compiled component's data segments; an idle instance costs only the
 //!   pages it has written.
@@ -45,7 +53,7 @@ pub mod world;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
@@ -191,6 +199,11 @@ pub struct SinkRuntime {
     engine: Engine,
     engine_key: Hash,
     linker: Linker<SinkState>,
+    /// The on-demand engine for components the pool cannot hold (pooling
+    /// runtimes only), built at first need.
+    fallback: OnceLock<Backend>,
+    /// Held while the fallback engine is built, so it is built once.
+    fallback_init: Mutex<()>,
     limits: SinkLimits,
     allocator: Allocator,
     cache: Option<ComponentCache>,
@@ -215,6 +228,43 @@ impl std::fmt::Debug for SinkRuntime {
     }
 }
 
+/// An engine and its linker, with its epoch ticker running.
+struct Backend {
+    engine: Engine,
+    key: Hash,
+    linker: Linker<SinkState>,
+}
+
+impl Backend {
+    fn new(engine: Engine) -> Result<Backend, LoadError> {
+        let engine_err = |e: wasmtime::Error| LoadError::Engine(format!("{e:#}"));
+        let mut linker = Linker::new(&engine);
+        crate::capability::add_to_linker(&mut linker).map_err(engine_err)?;
+        // The ticker lives as long as the engine, not the runtime: a sink
+        // (its store holds the engine) must keep its deadline after the
+        // runtime that opened it is dropped. It stops within a tick of the
+        // last engine handle going.
+        let ticking = engine.weak();
+        thread::Builder::new()
+            .name("chainsink-epoch".into())
+            .spawn(move || {
+                loop {
+                    thread::sleep(EPOCH_TICK);
+                    match ticking.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .map_err(|e| LoadError::Engine(format!("cannot start the epoch thread: {e}")))?;
+        Ok(Backend {
+            key: ComponentCache::engine_key(&engine),
+            engine,
+            linker,
+        })
+    }
+}
+
 /// Where a loaded component's machine code came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Origin {
@@ -236,6 +286,7 @@ pub struct SinkComponent {
     sha256: Hash,
     size: usize,
     origin: Origin,
+    pooled: bool,
 }
 
 impl std::fmt::Debug for SinkComponent {
@@ -279,6 +330,14 @@ impl SinkComponent {
     pub fn component(&self) -> &Component {
         self.pre.instance_pre().component()
     }
+
+    /// Whether its instances come from its runtime's pool: false when the
+    /// runtime allocates on demand, or when the component needs more than a
+    /// pool slot holds (then it was loaded into the runtime's on-demand
+    /// engine; its limits hold all the same).
+    pub fn pooled(&self) -> bool {
+        self.pooled
+    }
 }
 
 impl SinkRuntime {
@@ -295,34 +354,21 @@ impl SinkRuntime {
     pub fn with_config(config: RuntimeConfig) -> Result<SinkRuntime, LoadError> {
         let fuel = config.fuel || config.limits.fuel.is_some();
         let (engine, allocator) = engine::build(&config, fuel)?;
-        let engine_err = |e: wasmtime::Error| LoadError::Engine(format!("{e:#}"));
-        let mut linker = Linker::new(&engine);
-        crate::capability::add_to_linker(&mut linker).map_err(engine_err)?;
         let cache = match &config.cache_dir {
             Some(dir) => Some(ComponentCache::new(dir)?),
             None => None,
         };
-        // The ticker lives as long as the engine, not the runtime: a sink
-        // (its store holds the engine) must keep its deadline after the
-        // runtime that opened it is dropped. It stops within a tick of the
-        // last engine handle going.
-        let ticking = engine.weak();
-        thread::Builder::new()
-            .name("chainsink-epoch".into())
-            .spawn(move || {
-                loop {
-                    thread::sleep(EPOCH_TICK);
-                    match ticking.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
-                    }
-                }
-            })
-            .map_err(|e| LoadError::Engine(format!("cannot start the epoch thread: {e}")))?;
+        let Backend {
+            engine,
+            key: engine_key,
+            linker,
+        } = Backend::new(engine)?;
         Ok(SinkRuntime {
-            engine_key: ComponentCache::engine_key(&engine),
+            engine_key,
             engine,
             linker,
+            fallback: OnceLock::new(),
+            fallback_init: Mutex::new(()),
             limits: config.limits,
             allocator,
             cache,
@@ -395,18 +441,92 @@ impl SinkRuntime {
         if let Some(c) = self.lock_compiled().get(&sha256) {
             return Ok((c.clone(), sha256, Origin::Memory));
         }
+        let load = |code: &[u8]| self.load_code(name, bytes, code);
         let compiled = match &self.cache {
             Some(cache) => cache
-                .load(&self.engine, &self.engine_key, bytes, &sha256)
+                .load(&self.engine, &self.engine_key, bytes, &sha256, load)
                 .map(|(c, outcome)| (c, Origin::Cache(outcome))),
-            None => Component::from_binary(&self.engine, bytes).map(|c| (c, Origin::Compiled)),
+            None => self
+                .engine
+                .precompile_component(bytes)
+                .and_then(|code| load(&code))
+                .map(|c| (c, Origin::Compiled)),
         };
         let (component, origin) = compiled.map_err(|e| LoadError::Compile {
             name: name.into(),
-            message: compile_problem(bytes, &e),
+            message: compile_problem(bytes, &e, self.pooling()),
         })?;
         self.lock_compiled().insert(sha256, component.clone());
         Ok((component, sha256, origin))
+    }
+
+    /// Turns `code`, which this runtime's engine compiled from `bytes` (now,
+    /// or earlier into a checked cache entry), into a component: in the
+    /// pool's engine, or in the on-demand engine when the pool cannot hold
+    /// it.
+    fn load_code(&self, name: &str, bytes: &[u8], code: &[u8]) -> wasmtime::Result<Component> {
+        // SAFETY: `code` is what `self.engine` produced from `bytes`, just
+        // now or into a cache entry that passed every check of
+        // `cache::read_entry` (see the trust argument there); wasmtime
+        // checks its own header and the engine's settings again.
+        let pooled = unsafe { Component::deserialize(&self.engine, code) };
+        let pool_error = match pooled {
+            Ok(component) => return Ok(component),
+            Err(e) if self.pooling() => e,
+            Err(e) => return Err(e),
+        };
+        // The pool's engine refused it: the only thing that differs in the
+        // on-demand engine is the allocator, so the pool's per-component
+        // limits (core instances, memories, tables, slot size) are why.
+        let fallback = self.fallback().map_err(wasmtime::Error::msg)?;
+        let loaded = if fallback.key == self.engine_key {
+            // SAFETY: as above; the engines' code is compatible (same key).
+            unsafe { Component::deserialize(&fallback.engine, code) }
+        } else {
+            Component::from_binary(&fallback.engine, bytes)
+        };
+        match loaded {
+            Ok(component) => {
+                tracing::info!(
+                    "sink {name} needs more than a pool slot holds ({}); its instances are \
+                     allocated on demand, with the same limits",
+                    format!("{pool_error:#}").lines().next().unwrap_or_default()
+                );
+                Ok(component)
+            }
+            Err(e) => Err(e.context(format!("{pool_error:#}"))),
+        }
+    }
+
+    /// Whether this runtime's engine uses the pooling allocator.
+    fn pooling(&self) -> bool {
+        matches!(self.allocator, Allocator::Pooling { .. })
+    }
+
+    /// The on-demand engine for components the pool cannot hold.
+    fn fallback(&self) -> Result<&Backend, LoadError> {
+        if let Some(b) = self.fallback.get() {
+            return Ok(b);
+        }
+        let _building = self.fallback_init.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = self.fallback.get() {
+            return Ok(b);
+        }
+        let backend = Backend::new(engine::on_demand(self.fuel)?)?;
+        Ok(self.fallback.get_or_init(|| backend))
+    }
+
+    /// The linker of the engine `component` was compiled for, if it is one
+    /// of this runtime's.
+    fn linker_for(&self, component: &Component) -> Option<&Linker<SinkState>> {
+        let engine = component.engine();
+        if Engine::same(engine, &self.engine) {
+            return Some(&self.linker);
+        }
+        self.fallback
+            .get()
+            .filter(|b| Engine::same(engine, &b.engine))
+            .map(|b| &b.linker)
     }
 
     fn lock_compiled(&self) -> std::sync::MutexGuard<'_, HashMap<Hash, Component>> {
@@ -420,11 +540,18 @@ impl SinkRuntime {
     }
 
     fn world(&self, component: &Component) -> (WorldCheck, Option<AuditSinkPre<SinkState>>) {
-        let mut check = world::check_names(&self.engine, component);
+        let mut check = world::check_names(component.engine(), component);
         if !check.problems.is_empty() {
             return (check, None);
         }
-        match self.linker.instantiate_pre(component) {
+        let Some(linker) = self.linker_for(component) else {
+            check.problems.push(
+                "it was compiled by another SinkRuntime; load it with the runtime that opens it"
+                    .into(),
+            );
+            return (check, None);
+        };
+        match linker.instantiate_pre(component) {
             Ok(pre) => match AuditSinkPre::new(pre) {
                 Ok(pre) => return (check, Some(pre)),
                 Err(e) => check
@@ -454,6 +581,7 @@ impl SinkRuntime {
                 sha256,
                 size,
                 origin,
+                pooled: self.pooling() && Engine::same(component.engine(), &self.engine),
             }),
             (check, None) => Err(LoadError::Mismatch {
                 name: name.into(),
@@ -487,7 +615,7 @@ impl SinkRuntime {
         options: &SinkOptions,
         limits: &SinkLimits,
     ) -> Result<Sink, SinkError> {
-        if !Engine::same(component.component().engine(), &self.engine) {
+        if self.linker_for(component.component()).is_none() {
             return Err(SinkError::Config {
                 sink: component.name.to_string(),
                 message: "the component was loaded by another SinkRuntime; load it with the \
@@ -515,7 +643,7 @@ impl SinkRuntime {
             },
         );
         let ticks = state.limiter.deadline_ticks(EPOCH_TICK);
-        let store = crate::store::new_store(&self.engine, state, EPOCH_TICK);
+        let store = crate::store::new_store(component.component().engine(), state, EPOCH_TICK);
         let fuel = self.fuel.then(|| limits.fuel.unwrap_or(u64::MAX));
         Sink::start(
             store,
@@ -526,12 +654,34 @@ impl SinkRuntime {
             ticks,
             fuel,
         )
+        .map_err(|e| instance_limit_advice(e, limits))
+    }
+}
+
+/// Wasmtime's refusal of an instance over [`SinkLimits::instances`] says
+/// only "instance count too high"; add the limit and how to raise it.
+fn instance_limit_advice(e: SinkError, limits: &SinkLimits) -> SinkError {
+    match e {
+        SinkError::Trap { sink, call, reason }
+            if call == "instantiate" && reason.contains("instance count too high") =>
+        {
+            SinkError::Trap {
+                sink,
+                call,
+                reason: format!(
+                    "{reason}: the component creates more core instances than its limit of {} \
+                     (raise it with --sink-instances, or SinkLimits::instances)",
+                    limits.instances
+                ),
+            }
+        }
+        other => other,
     }
 }
 
 /// Why `bytes` did not compile, on one line, with advice that fits what the
 /// bytes are.
-fn compile_problem(bytes: &[u8], e: &wasmtime::Error) -> String {
+fn compile_problem(bytes: &[u8], e: &wasmtime::Error, pooling: bool) -> String {
     use crate::inspect::WasmKind;
     match WasmKind::of(bytes) {
         WasmKind::NotWasm => "is not WebAssembly (it does not start with the `\\0asm` magic \
@@ -545,9 +695,15 @@ fn compile_problem(bytes: &[u8], e: &wasmtime::Error) -> String {
         WasmKind::Component => {
             let reason = format!("{e:#}");
             let first = reason.lines().next().unwrap_or_default();
+            let tried = if pooling {
+                " (with the pooling allocator and again with on-demand allocation)"
+            } else {
+                ""
+            };
             format!(
-                "is a wasm component this engine cannot compile: {first}; rebuild it with a \
-                 toolchain for the component model (`chainsink inspect` shows what it holds)"
+                "is a wasm component this engine cannot load{tried}: {first}; rebuild it with a \
+                 toolchain for the component model, for wasmtime 48's component model \
+                 (`chainsink inspect` shows what it holds)"
             )
         }
     }
