@@ -572,6 +572,9 @@ fn run_snooped(dir: &Path, log: &Path, key_by: &dyn Fn(&mut Command)) -> Output 
     cmd.output().unwrap()
 }
 
+/// How a case hands `run` the key.
+type KeyBy<'a> = Box<dyn Fn(&mut Command) + 'a>;
+
 #[test]
 fn a_hostile_sink_cannot_reach_the_signing_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -579,7 +582,7 @@ fn a_hostile_sink_cannot_reach_the_signing_key() {
     let key_text = std::fs::read_to_string(&key).unwrap();
     let secret = key_text.trim().splitn(5, '+').nth(4).unwrap().to_string();
     assert!(secret.len() > 40);
-    let cases: [(&str, Box<dyn Fn(&mut Command)>); 3] = [
+    let cases: [(&str, KeyBy<'_>); 3] = [
         (
             "flag",
             Box::new(|c: &mut Command| {
