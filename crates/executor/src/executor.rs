@@ -849,10 +849,14 @@ impl<'a> Runner<'a> {
                 .unwrap_or_else(|| "never became ready".to_string());
             self.skip(g, reason);
         }
+        // An audit failure is the run's reason, said once in the summary.
+        let not_submitted = match &self.stop {
+            Some(Stop::Audit(_)) => "not submitted: the audit sink failed".to_string(),
+            _ => format!("not submitted: {}", stop_reason.clone().unwrap_or_default()),
+        };
         for g in 0..self.nodes.len() {
             if !self.submitted[g] {
-                let reason = stop_reason.clone().unwrap_or_default();
-                self.reports[g].error = Some(format!("not submitted: {reason}"));
+                self.reports[g].error = Some(not_submitted.clone());
             }
         }
 

@@ -93,7 +93,7 @@ impl RunReport {
             self.duration.as_secs_f64()
         );
         if let Some(e) = &self.error {
-            let _ = writeln!(w, "  reason: {e}");
+            let _ = writeln!(w, "  reason: {}", escaped(e));
         }
         let _ = writeln!(
             w,
@@ -150,7 +150,7 @@ fn banner(w: &mut String, r: &RunReport) {
         w,
         "!! AUDITING DEGRADED: {} event(s) could not be recorded{closed}: {}",
         r.audit_lost,
-        r.audit_errors.join("; ")
+        escaped(&r.audit_errors.join("; "))
     );
 }
 

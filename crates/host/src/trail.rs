@@ -19,7 +19,12 @@
 //!
 //! [`Trail::poll_entry`] never blocks: with [`Trail::follow`] set it is the
 //! building block of `tail -f` (a torn last line is held until a write ends
-//! it). [`Stats`] counts a trail.
+//! it). While following, a line that fails its check is announced at once
+//! ([`Verdict::Held`]) and decided later: excused by the record that follows
+//! it, or broken once nothing excuses it for the settle time. An excusing
+//! record that comes later than that (a recovery written by the next
+//! writer) still excuses the lines just reported broken, and says so.
+//! [`Stats`] counts a trail.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
@@ -56,6 +61,16 @@ pub enum Verdict {
     Rejected {
         /// Line of the host's record.
         record_line: u64,
+    },
+    /// While following only: the line fails its own check (or does not
+    /// link) and is held, since the next record may still excuse it (a
+    /// torn write's `chain.recovered`, a refused append's `chain.rejected`).
+    /// A final verdict for the line follows.
+    Held {
+        /// What is wrong so far.
+        kind: TamperKind,
+        /// The details.
+        detail: String,
     },
     /// The line fails verification.
     Broken {
@@ -374,6 +389,22 @@ struct Suspect {
     first: (TamperKind, String),
 }
 
+/// While following: held lines just reported broken, which the very next
+/// line may still excuse (an excusing record later than the settle time).
+struct GivenUp {
+    offset: u64,
+    torn: Option<Vec<Vec<u8>>>,
+    region: Region,
+    /// (line, offset, matched) of each line reported.
+    lines: Vec<(u64, u64, bool)>,
+    /// The chain before the held lines.
+    chain: ChainVerifier,
+    /// Lines counted broken.
+    broken: u64,
+    /// The line number the excusing record must have.
+    next_line: u64,
+}
+
 /// What a trail came to.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TrailReport {
@@ -407,6 +438,7 @@ pub struct Trail<R> {
     chain: ChainVerifier,
     line_no: u64,
     suspect: Option<Suspect>,
+    given_up: Option<GivenUp>,
     out: VecDeque<Entry>,
     buf: Vec<u8>,
     /// File offset of `buf[0]`.
@@ -432,12 +464,20 @@ impl Trail<File> {
     }
 
     /// While following: the byte offset read up to and the file's length now;
-    /// a length below the offset means the log was truncated or replaced.
+    /// a length below the offset means the log was truncated.
     pub fn file_position(&self) -> io::Result<(u64, u64)> {
         Ok((
             self.base + self.buf.len() as u64,
             self.reader.metadata()?.len(),
         ))
+    }
+
+    /// The open file's (device, inode): a path that now names another file
+    /// means the log was replaced.
+    pub fn file_id(&self) -> io::Result<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let m = self.reader.metadata()?;
+        Ok((m.dev(), m.ino()))
     }
 }
 
@@ -452,6 +492,7 @@ impl<R: Read> Trail<R> {
             chain: ChainVerifier::new(),
             line_no: 0,
             suspect: None,
+            given_up: None,
             out: VecDeque::new(),
             buf: Vec::with_capacity(CHUNK),
             base: 0,
@@ -486,6 +527,15 @@ impl<R: Read> Trail<R> {
         self.follow = true;
         self.settle = settle;
         self
+    }
+
+    /// While following with lines held: when they will be reported broken
+    /// if nothing excuses them (a follower should look again by then).
+    pub fn settle_deadline(&self) -> Option<Instant> {
+        self.suspect
+            .as_ref()
+            .filter(|_| self.follow)
+            .map(|_| self.last_data + self.settle)
     }
 
     /// What the trail came to so far.
@@ -643,6 +693,24 @@ impl<R: Read> Trail<R> {
         check: Result<LineInfo, LineError>,
         matched: bool,
     ) {
+        if self.follow {
+            let own = match &check {
+                Err(e) => Some((line_kind(e), e.to_string())),
+                Ok(_) => None,
+            };
+            let s = self.suspect.as_ref().expect("a suspect region is open");
+            // The line's own failure, or the link failure it was opened with.
+            let reason = own.or_else(|| (s.held.is_empty()).then(|| s.first.clone()));
+            if let Some((kind, detail)) = reason.filter(|(_, d)| !d.is_empty()) {
+                self.out.push_back(Entry {
+                    line: self.line_no,
+                    offset,
+                    bytes: line.to_vec(),
+                    matched,
+                    verdict: Verdict::Held { kind, detail },
+                });
+            }
+        }
         let s = self.suspect.as_mut().expect("a suspect region is open");
         s.region.push(line);
         s.held.push(Held {
@@ -710,6 +778,15 @@ impl<R: Read> Trail<R> {
         let Some(s) = self.suspect.take() else {
             return;
         };
+        let mut late = self.follow.then(|| GivenUp {
+            offset: s.offset,
+            torn: s.torn.clone(),
+            region: s.region.clone(),
+            lines: Vec::new(),
+            chain: self.chain.clone(),
+            broken: 0,
+            next_line: self.line_no + 1,
+        });
         let mut first = Some(s.first);
         for h in s.held {
             let mut seq = None;
@@ -737,10 +814,16 @@ impl<R: Read> Trail<R> {
             let verdict = match reason {
                 Some((kind, detail)) => {
                     self.report.broken += 1;
+                    if let Some(late) = &mut late {
+                        late.broken += 1;
+                    }
                     Verdict::Broken { kind, detail }
                 }
                 None => Verdict::Ok,
             };
+            if let Some(late) = &mut late {
+                late.lines.push((h.line, h.offset, h.matched));
+            }
             let matched = h.matched && self.seq_ok(seq);
             if matched || verdict.is_broken() {
                 self.out.push_back(Entry {
@@ -752,6 +835,54 @@ impl<R: Read> Trail<R> {
                 });
             }
         }
+        self.given_up = late;
+    }
+
+    /// While following: whether the valid record `line`, the line right
+    /// after lines just reported broken, excuses them after all (it came
+    /// later than the settle time). If so it is linked where they began,
+    /// their count is taken back and they are yielded again, excused.
+    fn excuses_late(&mut self, line: &[u8], info: &LineInfo) -> bool {
+        let Some(g) = self.given_up.take() else {
+            return false;
+        };
+        if g.next_line != self.line_no {
+            return false;
+        }
+        let torn = g.torn.as_ref().is_some_and(|lines| {
+            judge_bad_run(
+                g.offset,
+                &lines.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+                Some(line),
+            )
+            .is_ok()
+        });
+        let rejected =
+            !torn && Rejected::from_record_line(line).is_some_and(|c| g.region.is_claimed_by(&c));
+        let mut chain = g.chain;
+        if !(torn || rejected) || chain.push(info).is_err() {
+            return false;
+        }
+        self.chain = chain;
+        self.report.broken -= g.broken;
+        let record_line = self.line_no;
+        let verdict = if torn {
+            self.report.recovered += 1;
+            Verdict::Torn { record_line }
+        } else {
+            self.report.rejected += 1;
+            Verdict::Rejected { record_line }
+        };
+        for (line, offset, matched) in g.lines {
+            self.out.push_back(Entry {
+                line,
+                offset,
+                bytes: Vec::new(),
+                matched,
+                verdict: verdict.clone(),
+            });
+        }
+        true
     }
 
     /// Whether the record (its `seq`, else its position) is in the seq range.
@@ -774,6 +905,7 @@ impl<R: Read> Trail<R> {
         let info = match result {
             Ok(info) => info,
             Err(e) => {
+                self.given_up = None;
                 let first = (line_kind(&e), e.to_string());
                 self.open_suspect(offset, Some(line), first);
                 return self.hold(offset, line, Err(e), matched);
@@ -783,12 +915,15 @@ impl<R: Read> Trail<R> {
             self.open_suspect(offset, None, (TamperKind::BadRecord, String::new()));
             return self.hold(offset, line, Ok(info), matched);
         }
-        let before = self.chain.clone();
-        if let Err(e) = self.chain.push(&info) {
-            self.chain = before;
-            let first = (link_kind(&e), e.to_string());
-            self.open_suspect(offset, None, first);
-            return self.hold(offset, line, Ok(info), matched);
+        // A late excuse links the record itself.
+        if !(self.given_up.is_some() && self.excuses_late(line, &info)) {
+            let before = self.chain.clone();
+            if let Err(e) = self.chain.push(&info) {
+                self.chain = before;
+                let first = (link_kind(&e), e.to_string());
+                self.open_suspect(offset, None, first);
+                return self.hold(offset, line, Ok(info), matched);
+            }
         }
         if matched && self.seq_ok(info.seq) {
             self.out.push_back(Entry {
@@ -1182,6 +1317,167 @@ mod tests {
             }
         ));
         assert!(!report.ok());
+    }
+
+    /// A log that grows while it is followed.
+    #[derive(Clone, Default)]
+    struct Growing(std::rc::Rc<std::cell::RefCell<(Vec<u8>, usize)>>);
+
+    impl Read for Growing {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let mut g = self.0.borrow_mut();
+            let (data, pos) = &mut *g;
+            let n = buf.len().min(data.len() - *pos);
+            buf[..n].copy_from_slice(&data[*pos..*pos + n]);
+            *pos += n;
+            Ok(n)
+        }
+    }
+
+    impl Growing {
+        fn push(&self, bytes: &[u8]) {
+            self.0.borrow_mut().0.extend_from_slice(bytes);
+        }
+    }
+
+    /// Everything a followed trail has ready now.
+    fn ready(t: &mut Trail<Growing>) -> Vec<(u64, Verdict)> {
+        std::iter::from_fn(|| t.poll_entry().unwrap())
+            .map(|e| (e.line, e.verdict))
+            .collect()
+    }
+
+    fn kinds(got: &[(u64, Verdict)]) -> Vec<(u64, &'static str)> {
+        got.iter()
+            .map(|(l, v)| {
+                let k = match v {
+                    Verdict::Ok => "ok",
+                    Verdict::Held { .. } => "held",
+                    Verdict::Broken { .. } => "broken",
+                    Verdict::Torn { .. } => "torn",
+                    Verdict::Rejected { .. } => "rejected",
+                };
+                (*l, k)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn following_says_at_once_that_a_record_breaks_the_chain() {
+        let mut bytes = log(4);
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        bytes = text.replacen("\"t4\"", "\"t9\"", 1).into_bytes();
+        let file = Growing::default();
+        // A settle time no test waits for: the announcement cannot come
+        // from giving up.
+        let mut t = Trail::new(file.clone(), Filter::default()).follow(Duration::from_secs(3600));
+        file.push(&bytes[..bytes.len() / 2]);
+        let first = ready(&mut t);
+        file.push(&bytes[bytes.len() / 2..]);
+        let mut got = first;
+        got.extend(ready(&mut t));
+        assert_eq!(
+            kinds(&got),
+            vec![(1, "ok"), (2, "ok"), (3, "ok"), (4, "held")],
+            "{got:?}"
+        );
+        match &got[3].1 {
+            Verdict::Held { kind, .. } => assert_eq!(*kind, TamperKind::HashMismatch),
+            v => panic!("{v:?}"),
+        }
+        assert!(t.settle_deadline().is_some());
+        // Held lines are given up when nothing excuses them in time.
+        let file = Growing::default();
+        file.push(&bytes);
+        let mut t = Trail::new(file, Filter::default()).follow(Duration::ZERO);
+        let got = ready(&mut t);
+        assert_eq!(
+            kinds(&got),
+            vec![(1, "ok"), (2, "ok"), (3, "ok"), (4, "held"), (4, "broken")]
+        );
+        assert_eq!(t.report().broken, 1);
+    }
+
+    #[test]
+    fn an_excusing_record_that_comes_late_takes_the_break_back() {
+        use chainsink_format::recovery::Torn;
+        // Refused bytes; the host's chain.rejected record comes after the
+        // settle time.
+        let bytes = log(3);
+        let head = last_hash(&bytes);
+        let at = bytes.len() as u64;
+        let file = Growing::default();
+        file.push(&bytes);
+        let mut t = Trail::new(file.clone(), Filter::default()).follow(Duration::ZERO);
+        let garbage = b"garbage\n{\"not\": \"a record\"}\n";
+        file.push(garbage);
+        let got = ready(&mut t);
+        assert_eq!(
+            kinds(&got),
+            vec![
+                (1, "ok"),
+                (2, "ok"),
+                (3, "ok"),
+                (4, "held"),
+                (5, "held"),
+                (4, "broken"),
+                (5, "broken")
+            ]
+        );
+        assert_eq!(t.report().broken, 2);
+        let mut more = Vec::new();
+        let claim = Rejected::of(at, garbage).payload("evil.wasm", "not a record");
+        let head = append(&mut more, REJECTED_EVENT, &claim, 4, head);
+        append(&mut more, "after", &serde_json::Map::new(), 5, head);
+        file.push(&more);
+        let got = ready(&mut t);
+        assert_eq!(
+            kinds(&got),
+            vec![(4, "rejected"), (5, "rejected"), (6, "ok"), (7, "ok")]
+        );
+        let report = t.report();
+        assert!(report.ok() && report.rejected == 1 && report.records == 5);
+
+        // A torn write whose recovery record came late (the recovery write
+        // was cut short after its newline; the next writer finished it).
+        let bytes = log(3);
+        let head = last_hash(&bytes);
+        let at = bytes.len() as u64;
+        let file = Growing::default();
+        file.push(&bytes);
+        let mut t = Trail::new(file.clone(), Filter::default()).follow(Duration::ZERO);
+        let torn = bytes[..30].to_vec();
+        file.push(&torn);
+        assert_eq!(kinds(&ready(&mut t)), vec![(1, "ok"), (2, "ok"), (3, "ok")]);
+        file.push(b"\n");
+        assert_eq!(kinds(&ready(&mut t)), vec![(4, "held"), (4, "broken")]);
+        let mut more = Vec::new();
+        append(
+            &mut more,
+            RECOVERED_EVENT,
+            &Torn::of(at, &torn).payload(),
+            4,
+            head,
+        );
+        file.push(&more);
+        assert_eq!(kinds(&ready(&mut t)), vec![(4, "torn"), (5, "ok")]);
+        let report = t.report();
+        assert!(report.ok() && report.recovered == 1 && report.records == 4);
+
+        // A record after the lines given up that excuses nothing leaves them
+        // broken.
+        let bytes = log(3);
+        let head = last_hash(&bytes);
+        let file = Growing::default();
+        file.push(&bytes);
+        file.push(b"garbage\n");
+        let mut t = Trail::new(file.clone(), Filter::default()).follow(Duration::ZERO);
+        ready(&mut t);
+        let mut more = Vec::new();
+        append(&mut more, "after", &serde_json::Map::new(), 4, head);
+        file.push(&more);
+        assert_eq!(kinds(&ready(&mut t)), vec![(5, "ok")]);
+        assert_eq!(t.report().broken, 1);
     }
 
     #[test]

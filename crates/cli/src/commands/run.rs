@@ -375,14 +375,14 @@ fn finish(
                 i32::from(EXIT_AUDIT)
             }
             Some(report) if args.json => {
-                let head = close(args, wf, audit, tenants);
+                let head = close(args, wf, audit, tenants, report);
                 let mut v = report.to_json(log.as_deref(), head.as_deref());
                 v["file"] = path.display().to_string().into();
                 json.push(v);
                 report.exit_code()
             }
             Some(report) => {
-                let head = close(args, wf, audit, tenants);
+                let head = close(args, wf, audit, tenants, report);
                 let shown = log
                     .clone()
                     .unwrap_or_else(|| PathBuf::from("(none: not audited)"));
@@ -417,12 +417,15 @@ fn finish(
     ExitCode::from(u8::try_from(worst).unwrap_or(1))
 }
 
-/// Closes a workflow's sink; its head hash, when it closed cleanly.
+/// Closes a workflow's sink; its head hash, when it closed cleanly. A
+/// failure the run's report already holds (a trapped sink fails its close
+/// the same way) is not said again.
 fn close(
     args: &RunArgs,
     wf: &Workflow,
     audit: &Audit,
     tenants: Option<&Tenants>,
+    report: &RunReport,
 ) -> Option<String> {
     let (Audit::Sink(t), Some(tenants)) = (audit, tenants) else {
         return None;
@@ -430,10 +433,17 @@ fn close(
     match tenants.close(t.name()) {
         Ok(head) => head.hash,
         Err(e) => {
-            eprintln!(
-                "chainsink: AUDITING DEGRADED: closing the audit sink of {} failed: {e}",
-                args.subject(wf)
-            );
+            let text = e.to_string();
+            if !report
+                .audit_errors
+                .iter()
+                .any(|r| text.contains(r.as_str()))
+            {
+                eprintln!(
+                    "chainsink: AUDITING DEGRADED: closing the audit sink of {} failed: {text}",
+                    args.subject(wf)
+                );
+            }
             None
         }
     }

@@ -8,9 +8,11 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 
+use chainsink_executor::output::escaped;
 use chainsink_host::trail::{
     Entry, Filter, Trail, TrailReport, Verdict, normalize_time, parse_seq_range,
 };
+use chainsink_host::verify::TamperKind;
 
 /// Which records to show; every filter given must hold.
 #[derive(Args, Clone, Default)]
@@ -146,6 +148,9 @@ pub(crate) struct Printer {
     output: Output,
     colour: bool,
     first: bool,
+    /// Lines said on stderr to fail (jsonl), so that an excuse that comes
+    /// later is said there too.
+    flagged: std::collections::BTreeSet<u64>,
 }
 
 impl Printer {
@@ -159,6 +164,7 @@ impl Printer {
             }),
             colour: terminal && std::env::var_os("NO_COLOR").is_none(),
             first: true,
+            flagged: Default::default(),
         }
     }
 
@@ -190,13 +196,27 @@ impl Printer {
     pub(crate) fn entry(&mut self, out: &mut impl Write, entry: &Entry) -> Result<()> {
         match self.output {
             Output::Jsonl => {
-                if let Verdict::Broken { kind, detail } = &entry.verdict {
-                    eprintln!(
-                        "chainsink: line {} (byte {}) fails verification: {}: {detail}",
-                        entry.line,
-                        entry.offset,
-                        kind.as_str()
-                    );
+                match &entry.verdict {
+                    Verdict::Broken { kind, detail } => {
+                        self.flagged.insert(entry.line);
+                        eprintln!(
+                            "chainsink: line {} (byte {}) fails verification: {}: {}",
+                            entry.line,
+                            entry.offset,
+                            kind.as_str(),
+                            escaped(detail)
+                        );
+                    }
+                    Verdict::Held { kind, detail } => {
+                        self.flagged.insert(entry.line);
+                        eprintln!("chainsink: {}", held_message(entry, *kind, detail));
+                    }
+                    Verdict::Torn { .. } | Verdict::Rejected { .. }
+                        if self.flagged.remove(&entry.line) =>
+                    {
+                        eprintln!("chainsink: {}", excused_message(entry));
+                    }
+                    _ => {}
                 }
                 if entry.matched && matches!(entry.verdict, Verdict::Ok | Verdict::Broken { .. }) {
                     out.write_all(&entry.bytes)?;
@@ -235,40 +255,29 @@ impl Printer {
             }
             Output::Short => match &entry.verdict {
                 Verdict::Ok => writeln!(out, "{}", self.row(entry))?,
+                Verdict::Held { kind, detail } => {
+                    let marker = format!("?? {}", held_message(entry, *kind, detail));
+                    writeln!(out, "{}", self.paint("1;33", &marker))?;
+                }
                 Verdict::Broken { kind, detail } => {
                     let marker = format!(
-                        "!! VERIFY FAILED at line {} (byte {}): {}: {detail}",
+                        "!! VERIFY FAILED at line {} (byte {}): {}: {}",
                         entry.line,
                         entry.offset,
-                        kind.as_str()
+                        kind.as_str(),
+                        escaped(detail)
                     );
                     writeln!(out, "{}", self.paint("1;31", &marker))?;
                     if entry.matched && entry.json().is_some() {
                         writeln!(out, "{}", self.row(entry))?;
                     }
                 }
-                Verdict::Torn { record_line } => writeln!(
-                    out,
-                    "{}",
-                    self.paint(
-                        "2",
-                        &format!(
-                            "-- line {}: torn write, recovered by the chain.recovered record on line {record_line}",
-                            entry.line
-                        )
-                    )
-                )?,
-                Verdict::Rejected { record_line } => writeln!(
-                    out,
-                    "{}",
-                    self.paint(
-                        "33",
-                        &format!(
-                            "-- line {}: bytes a sink appended that the host refused (breach), marked by the chain.rejected record on line {record_line}",
-                            entry.line
-                        )
-                    )
-                )?,
+                Verdict::Torn { .. } => {
+                    writeln!(out, "{}", self.paint("2", &excused_message(entry)))?
+                }
+                Verdict::Rejected { .. } => {
+                    writeln!(out, "{}", self.paint("33", &excused_message(entry)))?
+                }
             },
         }
         Ok(())
@@ -276,10 +285,12 @@ impl Printer {
 
     /// One row of the short format.
     fn row(&self, entry: &Entry) -> String {
+        // Everything shown comes from the log (a task's stderr tail, a
+        // tampered line): control characters escaped, as in live output.
         let Some(v) = entry.json() else {
-            return String::from_utf8_lossy(&entry.bytes).into_owned();
+            return escaped(&String::from_utf8_lossy(&entry.bytes));
         };
-        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("-");
+        let s = |k: &str| escaped(v.get(k).and_then(Value::as_str).unwrap_or("-"));
         let seq = v
             .get("seq")
             .and_then(Value::as_u64)
@@ -287,6 +298,7 @@ impl Printer {
         let time = s("timestamp").replacen('T', " ", 1);
         let time = time.get(..23).unwrap_or(&time);
         let ty = s("event_type");
+        let ty = ty.as_str();
         let ty_col =
             if ty.ends_with(".failed") || ty.starts_with("chain.") || ty.starts_with("audit.") {
                 self.paint("31", &format!("{ty:<18}"))
@@ -298,6 +310,35 @@ impl Printer {
             s("workflow_id"),
             summary(v.get("payload"))
         )
+    }
+}
+
+/// What `tail -f` says at once of a line that fails its check but may
+/// still be excused by the record after it.
+fn held_message(entry: &Entry, kind: TamperKind, detail: &str) -> String {
+    format!(
+        "line {} (byte {}) does not verify: {}: {}; held: unless the next record excuses it \
+         (a torn write's chain.recovered, a refused append's chain.rejected), it breaks the chain",
+        entry.line,
+        entry.offset,
+        kind.as_str(),
+        escaped(detail)
+    )
+}
+
+/// What a torn or rejected line is, by the record that excuses it.
+fn excused_message(entry: &Entry) -> String {
+    match entry.verdict {
+        Verdict::Torn { record_line } => format!(
+            "-- line {}: torn write, recovered by the chain.recovered record on line {record_line}",
+            entry.line
+        ),
+        Verdict::Rejected { record_line } => format!(
+            "-- line {}: bytes a sink appended that the host refused (breach), marked by the \
+             chain.rejected record on line {record_line}",
+            entry.line
+        ),
+        _ => String::new(),
     }
 }
 
@@ -336,11 +377,11 @@ fn summary(payload: Option<&Value>) -> String {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
-        let text = text.replace('\n', "\\n");
+        let text = escaped(&text);
         if !out.is_empty() {
             out.push(' ');
         }
-        out.push_str(&format!("{k}={text}"));
+        out.push_str(&format!("{}={text}", escaped(k)));
         if out.chars().count() > 100 {
             let cut: String = out.chars().take(99).collect();
             return cut + "…";

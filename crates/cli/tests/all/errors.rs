@@ -269,3 +269,25 @@ fn wait_lock_says_whom_it_waits_for() {
     let receipt: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(receipt["seq"], 2, "{receipt}");
 }
+
+/// A sink that traps under fail-closed: the summary says the trap in its
+/// banners (top and bottom) and its reason, but not again for each task
+/// that was never submitted, and the sink's close does not say it again on
+/// stderr.
+#[test]
+fn a_trapped_sink_in_a_run_is_not_said_again_per_task_or_at_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dry_run_with_sink(
+        chainsink_test_programs::CHAINSINK_GUEST_PANICKER,
+        &dir.path().join("a.jsonl"),
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let (so, se) = (stdout(&out), stderr(&out));
+    assert_eq!(so.matches("trapped in `emit`").count(), 3, "{so}");
+    assert_eq!(
+        so.matches("not submitted: the audit sink failed\n").count(),
+        3,
+        "{so}"
+    );
+    assert!(!se.contains("trapped in `emit`"), "{se}");
+}

@@ -295,3 +295,127 @@ fn trail_completions_and_man_are_generated() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(dir.path().join("chainsink.1").exists());
 }
+
+/// `tail -f` with stdout and stderr read line by line on threads.
+struct Follower {
+    child: std::process::Child,
+    out: mpsc::Receiver<String>,
+    err: mpsc::Receiver<String>,
+}
+
+impl Follower {
+    fn start(log: &Path) -> Follower {
+        let mut child = bin()
+            .args(["tail", "-f", "-n", "1", "-o", "short"])
+            .arg(log)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = |r: Box<dyn std::io::Read + Send>| {
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(r).lines() {
+                    if tx.send(line.unwrap()).is_err() {
+                        break;
+                    }
+                }
+            });
+            rx
+        };
+        let out = lines(Box::new(child.stdout.take().unwrap()));
+        let err = lines(Box::new(child.stderr.take().unwrap()));
+        Follower { child, out, err }
+    }
+
+    /// The lines up to the first that holds `needle`, that one included.
+    fn until(rx: &mpsc::Receiver<String>, needle: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            match rx.recv_timeout(PATIENCE) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    seen.push(line);
+                    if found {
+                        return seen;
+                    }
+                }
+                Err(e) => {
+                    panic!("tail -f printed no line with {needle:?} ({e}); before: {seen:#?}")
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A line that breaks the chain is announced as it is read (`??`, held in
+/// case the next record excuses it) before it is reported broken.
+#[test]
+fn tail_f_announces_a_break_before_it_decides_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = mixed_log(dir.path());
+    let f = Follower::start(&log);
+    Follower::until(&f.out, "deploy.note");
+    let last = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .replacen("deploy.note", "deploy.NOTE", 1);
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    file.write_all(format!("{last}\n").as_bytes()).unwrap();
+    drop(file);
+    let seen = Follower::until(&f.out, "VERIFY FAILED at line 9");
+    let held = seen
+        .iter()
+        .position(|l| l.starts_with("?? line 9 (byte ") && l.contains("hash-mismatch"))
+        .unwrap_or_else(|| panic!("no announcement of line 9: {seen:#?}"));
+    assert_eq!(held, seen.len() - 2, "{seen:#?}");
+}
+
+/// A followed log that is truncated or replaced is said to be on stderr,
+/// loudly, and followed again from its first byte.
+#[test]
+fn tail_f_follows_a_log_truncated_or_replaced_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = mixed_log(dir.path());
+    let path = log.to_str().unwrap();
+    let emit = |ty: &str, to: &str| {
+        let out = run(&["emit", "--type", ty, "--log", to], "");
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    let f = Follower::start(&log);
+    Follower::until(&f.out, "deploy.note");
+
+    // Replaced: a new log renamed over the path.
+    let other = dir.path().join("other.jsonl");
+    emit("new.file", other.to_str().unwrap());
+    std::fs::rename(&other, &log).unwrap();
+    let said = Follower::until(&f.err, "REPLACED");
+    assert!(
+        said.last().unwrap().contains("ended at 8 records"),
+        "{said:?}"
+    );
+    Follower::until(&f.out, "new.file");
+    emit("after.replace", path);
+    Follower::until(&f.out, "after.replace");
+
+    // Truncated to nothing, then written again.
+    std::fs::File::create(&log).unwrap();
+    Follower::until(&f.err, "SHRANK");
+    emit("after.truncate", path);
+    let seen = Follower::until(&f.out, "after.truncate");
+    // Checked as a new chain: seq 1 links to the genesis hash.
+    assert!(
+        !seen.iter().any(|l| l.contains("VERIFY FAILED")),
+        "{seen:#?}"
+    );
+}
