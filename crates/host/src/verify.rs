@@ -1,12 +1,18 @@
 //! The native verifier: reads a log and checks every record and link.
 //!
 //! The rules come from `chainsink-format`, the same crate the sink runs as
-//! wasm; this module streams the file through them. Lines are checked (hashed)
-//! on all cores a chunk at a time, then linked in order, so memory stays
-//! bounded by the chunk size plus the largest record
-//! ([`chainsink_format::MAX_RECORD_BYTES`]), whatever the log's size: a
-//! longer line cannot be a record, so it is hashed as it streams past and
-//! never held (time stays linear in its length).
+//! wasm; this module streams the file through them. The log is read in
+//! chunks of whole lines (1 MiB, cut after the last `\n`; the unfinished line
+//! moves on to the next chunk). Worker threads check the chunks' lines on
+//! all cores (`check_lines`: each line on its own, two hashed at a time), and
+//! the reading thread links them in order with the one chain rule
+//! ([`ChainVerifier`]), so nothing but the order of links is sequential.
+//! Reading, checking and linking overlap, and memory stays bounded by a
+//! fixed number of chunks ([`MAX_CHUNKS`], each a chunk plus the largest
+//! record, [`chainsink_format::MAX_RECORD_BYTES`]), whatever the log's size:
+//! a longer line cannot be a record, so it is hashed as it streams past and
+//! never held (time stays linear in its length), and judged the same way
+//! whether or not it happened to fit in a chunk.
 //!
 //! Bytes that are not records are accepted in exactly two patterns, each
 //! decided by the format crate: a torn write the writer closed with a
@@ -15,18 +21,25 @@
 //! record ([`chainsink_format::rejection`]). Both are reported. Anything
 //! else is tampering, reported at its first line.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, mpsc};
 
 use chainsink_format::MAX_RECORD_BYTES;
 use chainsink_format::recovery::judge_bad_run;
 use chainsink_format::rejection::{Region, Rejected};
-use chainsink_format::verify::{ChainVerifier, LineError, LineInfo, LinkError, Mode, check_line};
+use chainsink_format::verify::{ChainVerifier, LineError, LineInfo, LinkError, Mode, check_lines};
 
-/// Bytes read and checked at a time.
-const CHUNK: usize = 4 << 20;
+/// Bytes read and checked at a time: small enough that a chunk is still in the core's cache
+/// when it is checked, large enough that handing it to a thread costs little.
+const CHUNK: usize = 1 << 20;
+
+/// Room in a chunk: [`CHUNK`] bytes, plus the unfinished line carried over from the chunk before
+/// (a longer one cannot be a record and is streamed past instead).
+const BUF: usize = CHUNK + MAX_RECORD_BYTES + 1;
 
 /// The largest run of bytes a `chain.rejected` record can cover: what one
 /// call may append at most (`SinkLimits::append_bytes` is capped at
@@ -237,12 +250,6 @@ pub fn verify_reader(
     run(reader, options, |_| {})
 }
 
-/// One line of the current chunk, checked.
-struct Checked {
-    offset: u64,
-    result: Result<LineInfo, LineError>,
-}
-
 /// Lines that are not (yet) part of the chain: from the first line that
 /// failed, until a record excuses them or the log ends.
 struct Suspect {
@@ -364,12 +371,23 @@ impl Linker {
         Ok(())
     }
 
-    fn take(&mut self, line: &[u8], checked: Checked) -> Result<(), VerifyError> {
+    /// Takes in the next line (at `offset` in the log), checked.
+    fn take(
+        &mut self,
+        line: &[u8],
+        offset: u64,
+        checked: Result<LineInfo, LineError>,
+    ) -> Result<(), VerifyError> {
+        if line.len() > MAX_RECORD_BYTES {
+            // Held whole or streamed past in pieces (which depends only on where the reads
+            // fell), a line no record can be is judged one way: never a torn write.
+            return self.long_line_part(offset, line, true, true);
+        }
         self.line_no += 1;
-        let info = match checked.result {
+        let info = match checked {
             Ok(info) => info,
             Err(e) => {
-                let (no, at) = (self.line_no, checked.offset);
+                let (no, at) = (self.line_no, offset);
                 self.suspect(at, Some(line), |l| {
                     l.tamper(no, at, line_kind(&e), e.to_string())
                 });
@@ -378,14 +396,14 @@ impl Linker {
         };
         if self.suspect.is_some() && !self.excuses(line) {
             // A valid record inside the run: it can only be rejected bytes.
-            self.suspect(checked.offset, None, |_| unreachable!("the region is open"));
+            self.suspect(offset, None, |_| unreachable!("the region is open"));
             return self.hold(line);
         }
         let before = self.chain.clone();
         if let Err(e) = self.chain.push(&info) {
             // A valid record that does not follow: tampering, unless the
             // host marked it as rejected right after.
-            let (no, at) = (self.line_no, checked.offset);
+            let (no, at) = (self.line_no, offset);
             self.chain = before;
             let error = self.tamper(no, at, link_kind(&e), e.to_string());
             self.suspect(at, None, |_| error);
@@ -431,10 +449,22 @@ impl Linker {
 }
 
 fn run(
-    mut reader: impl Read,
+    reader: impl Read,
     options: &VerifyOptions,
+    progress: impl FnMut(u64),
+) -> Result<VerifyReport, VerifyError> {
+    run_in_chunks(reader, options, CHUNK, progress)
+}
+
+/// [`run`], reading `chunk` bytes at a time (at most [`CHUNK`]; tests use small ones to put
+/// chunk boundaries everywhere).
+fn run_in_chunks(
+    reader: impl Read,
+    options: &VerifyOptions,
+    chunk: usize,
     mut progress: impl FnMut(u64),
 ) -> Result<VerifyReport, VerifyError> {
+    let chunk = chunk.clamp(1, CHUNK);
     let mode = if options.strict {
         Mode::Strict
     } else {
@@ -451,83 +481,68 @@ fn run(
         recovered: Vec::new(),
         rejected: Vec::new(),
     };
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
-    let mut base = 0u64; // file offset of buf[0]
-    let mut eof = false;
-    // Inside a line too long to be a record: where it started.
-    let mut long_line: Option<u64> = None;
-    while !eof {
-        // Fill the buffer up to CHUNK more bytes.
-        let scanned = buf.len();
-        let want = buf.len() + CHUNK;
-        while buf.len() < want {
-            let old = buf.len();
-            buf.resize(want, 0);
-            let n = match reader.read(&mut buf[old..]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
-                Err(source) => {
-                    return Err(VerifyError::Unreadable {
-                        path: PathBuf::from("<input>"),
-                        source,
-                    });
-                }
-            };
-            buf.truncate(old + n);
-            if n == 0 {
-                eof = true;
-                break;
-            }
-        }
-        // Only the new bytes need scanning for the first newline.
-        let first_nl = memchr::memchr(b'\n', &buf[scanned..]).map(|p| scanned + p);
-        if let Some(start) = long_line {
-            // Stream the rest of the long line past.
-            let end = first_nl.unwrap_or(buf.len());
-            linker.long_line_part(start, &buf[..end], false, first_nl.is_some())?;
-            let used = if first_nl.is_some() { end + 1 } else { end };
-            if first_nl.is_some() {
-                long_line = None;
-            }
-            buf.drain(..used);
-            base += used as u64;
-            progress(base);
-            if long_line.is_some() {
-                continue;
-            }
-        }
-        let complete = match buf.iter().rposition(|&b| b == b'\n') {
-            Some(p) => p + 1,
-            None if buf.len() > MAX_RECORD_BYTES => {
-                // No record is this long: stream it instead of holding it.
-                linker.long_line_part(base, &buf, true, false)?;
-                long_line = Some(base);
-                base += buf.len() as u64;
-                buf.clear();
-                progress(base);
-                continue;
-            }
-            None if eof => 0,
-            None => continue, // a line longer than the buffer: read more
+    let mut input = Input {
+        reader,
+        eof: false,
+        read: 0,
+    };
+    let tail = if threads <= 1 {
+        let mut pipe = Pipeline {
+            workers: None,
+            chunk,
+            free: Vec::new(),
+            allocated: 0,
+            max_chunks: 2,
+            sent: 0,
+            linked: 0,
+            done: BTreeMap::new(),
         };
-        let lines = split_lines(&buf[..complete]);
-        let checked = check_all(&buf, base, &lines, mode, threads);
-        for ((start, end), c) in lines.iter().zip(checked) {
-            linker.take(&buf[*start..*end], c)?;
-        }
-        progress(base + complete as u64);
-        buf.drain(..complete);
-        base += complete as u64;
-    }
-    if long_line.is_some() || !buf.is_empty() {
+        pipe.read_all(&mut input, &mut linker, mode, &mut progress)?
+    } else {
+        let (job_tx, job_rx) = mpsc::channel::<Numbered>();
+        let (done_tx, done_rx) = mpsc::channel::<Numbered>();
+        let job_rx = Mutex::new(job_rx);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                let (job_rx, done_tx) = (&job_rx, done_tx.clone());
+                s.spawn(move || {
+                    loop {
+                        // The lock is held only while waiting for the next chunk.
+                        let job = job_rx
+                            .lock()
+                            .map_err(|_| ())
+                            .and_then(|rx| rx.recv().map_err(|_| ()));
+                        let Ok((seq, mut chunk)) = job else { break };
+                        chunk.check(mode);
+                        if done_tx.send((seq, chunk)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(done_tx);
+            let mut pipe = Pipeline {
+                workers: Some((job_tx, done_rx)),
+                chunk,
+                free: Vec::new(),
+                allocated: 0,
+                max_chunks: (2 * threads + 2).min(MAX_CHUNKS),
+                sent: 0,
+                linked: 0,
+                done: BTreeMap::new(),
+            };
+            // Returning drops the job queue, so the workers stop.
+            pipe.read_all(&mut input, &mut linker, mode, &mut progress)
+        })?
+    };
+    if let Some((offset, length, long)) = tail {
         if let Some(s) = linker.suspect.take() {
             return Err(s.error);
         }
-        linker.line_no += u64::from(long_line.is_none());
-        let length = buf.len();
+        linker.line_no += u64::from(!long);
         return Err(linker.tamper(
             linker.line_no,
-            long_line.unwrap_or(base),
+            offset,
             TamperKind::MissingNewline,
             format!(
                 "the last line ({length} bytes) has no newline: a torn or cut write; \
@@ -543,49 +558,285 @@ fn run(
         records: linker.chain.records(),
         head: linker.chain.head().map(|h| h.to_hex()),
         chained,
-        bytes: base,
+        bytes: input.read,
         recovered: linker.recovered,
         rejected: linker.rejected,
     })
 }
 
-/// (start, end) of each line in `chunk`, without the `\n`.
-fn split_lines(chunk: &[u8]) -> Vec<(usize, usize)> {
-    let mut lines = Vec::with_capacity(chunk.len() / 256 + 1);
-    let mut start = 0;
-    for end in memchr::memchr_iter(b'\n', chunk) {
-        lines.push((start, end));
-        start = end + 1;
-    }
-    lines
+/// The log as it is read.
+struct Input<R> {
+    reader: R,
+    eof: bool,
+    /// Bytes read so far.
+    read: u64,
 }
 
-/// Checks every line, spread over `threads` threads, results in order.
-fn check_all(
-    buf: &[u8],
-    base: u64,
-    lines: &[(usize, usize)],
-    mode: Mode,
-    threads: usize,
-) -> Vec<Checked> {
-    let check = |&(start, end): &(usize, usize)| Checked {
-        offset: base + start as u64,
-        result: check_line(&buf[start..end], mode),
-    };
-    if threads <= 1 || lines.len() < 64 {
-        return lines.iter().map(check).collect();
+impl<R: Read> Input<R> {
+    /// Reads into `chunk` until it holds `want` bytes or the input ends.
+    fn fill(&mut self, chunk: &mut Chunk, want: usize) -> Result<(), VerifyError> {
+        while chunk.len < want && !self.eof {
+            match self.reader.read(&mut chunk.data[chunk.len..want]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => {
+                    chunk.len += n;
+                    self.read += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(VerifyError::Unreadable {
+                        path: PathBuf::from("<input>"),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(())
     }
-    let per = lines.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let parts: Vec<_> = lines
-            .chunks(per)
-            .map(|part| s.spawn(move || part.iter().map(check).collect::<Vec<_>>()))
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|h| h.join().expect("a verify thread panicked"))
-            .collect()
-    })
+}
+
+/// A piece of the log: whole lines, checked together, then linked in order.
+struct Chunk {
+    /// [`BUF`] bytes of room.
+    data: Box<[u8]>,
+    /// Bytes of `data` in use.
+    len: usize,
+    /// Log offset of `data[0]`.
+    base: u64,
+    /// Bytes of whole lines (up to and including the last `\n`).
+    complete: usize,
+    /// (start, end) of each whole line, without the `\n`.
+    lines: Vec<(usize, usize)>,
+    /// Each line's verdict.
+    results: Vec<Result<LineInfo, LineError>>,
+}
+
+impl Chunk {
+    fn new() -> Chunk {
+        Chunk {
+            data: vec![0; BUF].into_boxed_slice(),
+            len: 0,
+            base: 0,
+            complete: 0,
+            lines: Vec::new(),
+            results: Vec::new(),
+        }
+    }
+
+    /// Checks every whole line (each on its own: the links come later, in order).
+    fn check(&mut self, mode: Mode) {
+        self.lines.clear();
+        self.results.clear();
+        let whole = &self.data[..self.complete];
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', whole) {
+            self.lines.push((start, end));
+            start = end + 1;
+        }
+        check_lines(
+            self.lines.iter().map(|&(s, e)| &whole[s..e]),
+            mode,
+            &mut self.results,
+        );
+    }
+}
+
+/// Most chunks in memory at once, however many threads: bounds memory to about
+/// `MAX_CHUNKS * BUF` (34 MiB).
+const MAX_CHUNKS: usize = 16;
+
+/// A chunk and its place in the log's order.
+type Numbered = (u64, Chunk);
+
+/// Chunks on their way: read, checked (on worker threads, or inline), then linked in order.
+struct Pipeline {
+    /// The queue to the worker threads and their answers; `None`: check inline.
+    workers: Option<(mpsc::Sender<Numbered>, mpsc::Receiver<Numbered>)>,
+    /// Bytes to read at a time ([`CHUNK`] but in tests).
+    chunk: usize,
+    /// Chunks ready for reuse.
+    free: Vec<Chunk>,
+    /// Chunks allocated so far, and the most there may be.
+    allocated: usize,
+    max_chunks: usize,
+    /// Chunks sent off, and linked, so far (their sequence numbers).
+    sent: u64,
+    linked: u64,
+    /// Checked chunks waiting for their turn to be linked.
+    done: BTreeMap<u64, Chunk>,
+}
+
+impl Pipeline {
+    /// Reads, checks and links the whole input. Returns the unterminated tail, if any: (offset,
+    /// length, whether it belongs to a line too long to be a record).
+    fn read_all(
+        &mut self,
+        input: &mut Input<impl Read>,
+        linker: &mut Linker,
+        mode: Mode,
+        progress: &mut impl FnMut(u64),
+    ) -> Result<Option<(u64, usize, bool)>, VerifyError> {
+        let mut cur = self.take(linker, progress)?;
+        loop {
+            let want = (cur.len + self.chunk).min(BUF);
+            input.fill(&mut cur, want)?;
+            let complete = memchr::memrchr(b'\n', &cur.data[..cur.len]).map_or(0, |p| p + 1);
+            if complete == 0 {
+                if cur.len > MAX_RECORD_BYTES {
+                    // No record is this long: stream it instead of holding it.
+                    self.finish(linker, progress)?;
+                    if !stream_long_line(input, &mut cur, self.chunk, linker, progress)? {
+                        return Ok(Some((cur.base, cur.len, true)));
+                    }
+                    continue;
+                }
+                if input.eof {
+                    self.finish(linker, progress)?;
+                    return Ok((cur.len > 0).then_some((cur.base, cur.len, false)));
+                }
+                continue; // a line longer than what was read: read more
+            }
+            // Whole lines go off to be checked; the start of the next line moves on.
+            let mut next = self.take(linker, progress)?;
+            let rest = cur.len - complete;
+            next.data[..rest].copy_from_slice(&cur.data[complete..cur.len]);
+            next.len = rest;
+            next.base = cur.base + complete as u64;
+            cur.complete = complete;
+            cur.len = complete;
+            self.send(cur, mode, linker, progress)?;
+            cur = next;
+        }
+    }
+
+    /// A chunk to read into: a free one, a new one, or the next one linked.
+    fn take(
+        &mut self,
+        linker: &mut Linker,
+        progress: &mut impl FnMut(u64),
+    ) -> Result<Chunk, VerifyError> {
+        loop {
+            if let Some(mut c) = self.free.pop() {
+                c.len = 0;
+                c.complete = 0;
+                return Ok(c);
+            }
+            if self.allocated < self.max_chunks {
+                self.allocated += 1;
+                return Ok(Chunk::new());
+            }
+            self.wait_one(linker, progress)?;
+        }
+    }
+
+    /// Hands a chunk of whole lines to be checked.
+    fn send(
+        &mut self,
+        mut chunk: Chunk,
+        mode: Mode,
+        linker: &mut Linker,
+        progress: &mut impl FnMut(u64),
+    ) -> Result<(), VerifyError> {
+        let seq = self.sent;
+        self.sent += 1;
+        match &self.workers {
+            Some((jobs, answers)) => {
+                jobs.send((seq, chunk))
+                    .expect("the verify threads stop only when the queue closes");
+                // Link what is ready, so memory is reused and progress moves.
+                while let Ok((seq, chunk)) = answers.try_recv() {
+                    self.done.insert(seq, chunk);
+                }
+                self.link_ready(linker, progress)
+            }
+            None => {
+                chunk.check(mode);
+                self.done.insert(seq, chunk);
+                self.link_ready(linker, progress)
+            }
+        }
+    }
+
+    /// Waits for one checked chunk, then links every chunk whose turn has come.
+    fn wait_one(
+        &mut self,
+        linker: &mut Linker,
+        progress: &mut impl FnMut(u64),
+    ) -> Result<(), VerifyError> {
+        let Some((_, answers)) = &self.workers else {
+            unreachable!("inline checking links every chunk as it is sent");
+        };
+        let (seq, chunk) = answers.recv().expect("a verify thread panicked");
+        self.done.insert(seq, chunk);
+        self.link_ready(linker, progress)
+    }
+
+    /// Links the chunks that are next in order.
+    fn link_ready(
+        &mut self,
+        linker: &mut Linker,
+        progress: &mut impl FnMut(u64),
+    ) -> Result<(), VerifyError> {
+        while let Some(mut chunk) = self.done.remove(&self.linked) {
+            self.linked += 1;
+            for (&(start, end), result) in chunk.lines.iter().zip(chunk.results.drain(..)) {
+                linker.take(&chunk.data[start..end], chunk.base + start as u64, result)?;
+            }
+            progress(chunk.base + chunk.complete as u64);
+            self.free.push(chunk);
+        }
+        Ok(())
+    }
+
+    /// Links every chunk sent so far.
+    fn finish(
+        &mut self,
+        linker: &mut Linker,
+        progress: &mut impl FnMut(u64),
+    ) -> Result<(), VerifyError> {
+        while self.linked < self.sent {
+            self.wait_one(linker, progress)?;
+        }
+        Ok(())
+    }
+}
+
+/// Streams a line too long to be a record past the linker (hashing it for a `chain.rejected`
+/// claim), starting with the `cur.len` bytes in `cur`. Returns `true` with `cur` holding what
+/// follows the line, or `false` at the end of the input inside the line (`cur.base` is then
+/// the line's offset).
+fn stream_long_line(
+    input: &mut Input<impl Read>,
+    cur: &mut Chunk,
+    chunk: usize,
+    linker: &mut Linker,
+    progress: &mut impl FnMut(u64),
+) -> Result<bool, VerifyError> {
+    let start = cur.base;
+    linker.long_line_part(start, &cur.data[..cur.len], true, false)?;
+    let mut base = cur.base + cur.len as u64;
+    loop {
+        progress(base);
+        cur.len = 0;
+        input.fill(cur, chunk)?;
+        if cur.len == 0 {
+            cur.base = start;
+            return Ok(false);
+        }
+        match memchr::memchr(b'\n', &cur.data[..cur.len]) {
+            Some(p) => {
+                linker.long_line_part(start, &cur.data[..p], false, true)?;
+                cur.data.copy_within(p + 1..cur.len, 0);
+                cur.len -= p + 1;
+                cur.base = base + p as u64 + 1;
+                return Ok(true);
+            }
+            None => {
+                linker.long_line_part(start, &cur.data[..cur.len], false, false)?;
+                base += cur.len as u64;
+            }
+        }
+    }
 }
 
 /// The kind of damage a line error shows (shared with [`crate::trail`]).
@@ -604,5 +855,184 @@ pub(crate) fn link_kind(e: &LinkError) -> TamperKind {
         LinkError::SeqMismatch { .. } => TamperKind::SeqMismatch,
         LinkError::BrokenLink { .. } => TamperKind::BrokenLink,
         _ => TamperKind::BadRecord,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chainsink_format::record::{Actor, Event};
+    use chainsink_format::recovery::{RECOVERED_EVENT, Torn};
+    use chainsink_format::{Hash, chain, json};
+
+    /// A chained log of `n` records with payloads of varied size; a torn write recovered by a
+    /// `chain.recovered` record at line `torn_at`, if given (a prefix of a record longer than
+    /// any record when `long_torn`).
+    fn log(n: usize, torn_at: Option<usize>, long_torn: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut prev = Hash::GENESIS;
+        let mut seq = 1;
+        let seal = |out: &mut Vec<u8>,
+                    payload: &serde_json::Map<String, serde_json::Value>,
+                    ty: &str,
+                    seq: u64,
+                    prev: &mut Hash| {
+            let ev = Event {
+                timestamp: "2026-06-04T15:30:45.123456+00:00",
+                event_type: ty,
+                workflow_id: Some("wf"),
+                actor: Actor {
+                    host_id: "h",
+                    user: "u",
+                },
+                payload,
+            };
+            *prev = chain::seal(&ev, seq, Some(prev), out).unwrap().unwrap();
+        };
+        for i in 0..n {
+            if torn_at == Some(i) {
+                let mut whole = Vec::new();
+                let p = json::parse_object(r#"{"cut": "here"}"#).unwrap();
+                seal(&mut whole, &p, "cut", seq, &mut prev.clone());
+                let long = [
+                    &b"{\"actor\": {\"host_id\": \""[..],
+                    &[b'x'; MAX_RECORD_BYTES],
+                ]
+                .concat();
+                let torn = if long_torn {
+                    &long[..]
+                } else {
+                    &whole[..whole.len() / 2]
+                };
+                let t = Torn::of(out.len() as u64, torn);
+                out.extend_from_slice(torn);
+                out.push(b'\n');
+                seal(&mut out, &t.payload(), RECOVERED_EVENT, seq, &mut prev);
+                seq += 1;
+            }
+            let text = "t".repeat(i * 37 % 700);
+            let p = json::parse_object(&format!(r#"{{"i": {i}, "text": "{text}"}}"#)).unwrap();
+            seal(&mut out, &p, "step", seq, &mut prev);
+            seq += 1;
+        }
+        out
+    }
+
+    /// Offsets of the starts of the lines of `log`.
+    fn starts(log: &[u8]) -> Vec<usize> {
+        std::iter::once(0)
+            .chain(memchr::memchr_iter(b'\n', log).map(|p| p + 1))
+            .filter(|&p| p < log.len())
+            .collect()
+    }
+
+    fn verdict(log: &[u8], threads: usize, chunk: usize, strict: bool) -> String {
+        let options = VerifyOptions { strict, threads };
+        format!("{:?}", run_in_chunks(log, &options, chunk, |_| {}))
+    }
+
+    /// Logs to verify: intact, recovered, and damaged in many ways and places.
+    fn cases() -> Vec<(String, Vec<u8>)> {
+        let base = log(400, None, false);
+        let lines = starts(&base);
+        let mut cases = vec![
+            ("intact".to_string(), base.clone()),
+            (
+                "recovered torn write".to_string(),
+                log(300, Some(137), false),
+            ),
+            (
+                "recovered torn write too long to be one".to_string(),
+                log(300, Some(137), true),
+            ),
+            ("empty".to_string(), Vec::new()),
+        ];
+        for (k, &at) in lines.iter().enumerate().step_by(53) {
+            let mut flipped = base.clone();
+            flipped[at + 30] ^= 1;
+            cases.push((format!("flipped byte in line {k}"), flipped));
+            let end = lines.get(k + 1).copied().unwrap_or(base.len());
+            let mut removed = base.clone();
+            removed.drain(at..end);
+            cases.push((format!("line {k} removed"), removed));
+            let mut long = base.clone();
+            let filler = vec![b'x'; MAX_RECORD_BYTES + 5000];
+            long.splice(at..at, filler.iter().copied().chain([b'\n']));
+            cases.push((format!("long line before line {k}"), long));
+        }
+        let mut cut = base.clone();
+        cut.truncate(base.len() - 20);
+        cases.push(("missing newline".to_string(), cut));
+        let mut long_tail = base.clone();
+        long_tail.extend(std::iter::repeat_n(b'y', MAX_RECORD_BYTES + 10));
+        cases.push(("long unterminated tail".to_string(), long_tail));
+        cases
+    }
+
+    #[test]
+    fn one_thread_and_many_agree_at_any_chunk_size() {
+        for (name, log) in cases() {
+            let want = verdict(&log, 1, CHUNK, false);
+            for (threads, chunk) in [(1, 997), (2, 997), (3, 4096), (2, 65_536), (4, CHUNK)] {
+                assert_eq!(
+                    verdict(&log, threads, chunk, false),
+                    want,
+                    "{name}: {threads} threads, {chunk}-byte chunks"
+                );
+            }
+            assert_eq!(
+                verdict(&log, 2, 5000, true),
+                verdict(&log, 1, CHUNK, true),
+                "{name}: strict"
+            );
+        }
+    }
+
+    #[test]
+    fn the_cases_are_what_they_say() {
+        let all = cases();
+        let get = |n: &str| {
+            verdict(
+                &all.iter().find(|(name, _)| name == n).unwrap().1,
+                1,
+                CHUNK,
+                false,
+            )
+        };
+        assert!(
+            get("intact").starts_with("Ok(VerifyReport { records: 400"),
+            "{}",
+            get("intact")
+        );
+        assert!(
+            get("recovered torn write").contains("recovered: [Recovery { line: 138"),
+            "{}",
+            get("recovered torn write")
+        );
+        assert!(
+            get("flipped byte in line 53").contains("line: 54"),
+            "{}",
+            get("flipped byte in line 53")
+        );
+        assert!(
+            get("line 53 removed").contains("BrokenLink"),
+            "{}",
+            get("line 53 removed")
+        );
+        assert!(
+            get("long line before line 106").contains("line: 107"),
+            "{}",
+            get("long line before line 106")
+        );
+        assert!(
+            get("missing newline").contains("MissingNewline"),
+            "{}",
+            get("missing newline")
+        );
+        let long = get("recovered torn write too long to be one");
+        assert!(
+            long.contains("line: 138") && long.contains("longer than the largest record"),
+            "{long}"
+        );
     }
 }
