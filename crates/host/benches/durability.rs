@@ -1,11 +1,12 @@
 //! Durability and verification benchmarks, each a ratio within one run.
 //!
-//! `cargo bench -p chainsink --bench durability` (`-- --quick` for a short run).
+//! `cargo bench -p chainsink-host --bench durability` (`-- --quick` for a short run).
 //!
 //! 1. Emit events/s through the wasm sink against the Python reference
 //!    algorithm (`crates/cli/tests/fixtures/reference_sink.py bench`), same payload,
 //!    without fsync and with fsync per record.
-//! 2. `--durability batch` against `always`, 8 threads emitting at once.
+//! 2. `--durability batch` against `always`, 8 and 64 synchronous emitters,
+//!    and records per fsync (`-- --group-commit` runs only this part).
 //! 3. `chainsink verify` MB/s against reading the same file and SHA-256 of
 //!    all of it, on one core and on all cores.
 
@@ -15,6 +16,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
+use chainsink_host::sink::group_commit::GroupCommit;
 use chainsink_host::verify::{VerifyOptions, verify_file};
 use chainsink_host::{Actor, Durability, Event, LogFile, SinkLimits, SinkOptions, SinkRuntime};
 use sha2::Digest;
@@ -79,6 +81,75 @@ fn emit_rate(
     let secs = start.elapsed().as_secs_f64();
     sink.close().unwrap();
     (n / threads * threads) as f64 / secs
+}
+
+/// `threads` synchronous emitters on a sink with durability none, each
+/// waiting for its record to be durable through a [`GroupCommit`] on the
+/// log: what `Durability::Batch` does inside `Sink::emit` (append under the
+/// sink's lock, then wait outside it), with the syncs counted. Returns
+/// (events/s, records per fsync).
+fn group_commit_rate(
+    rt: &SinkRuntime,
+    c: &chainsink_host::SinkComponent,
+    path: &Path,
+    threads: usize,
+    n: usize,
+) -> (f64, f64) {
+    let sink = Arc::new(
+        rt.open(c, LogFile::open(path).unwrap(), &options(Durability::None))
+            .unwrap(),
+    );
+    let commit = Arc::new(GroupCommit::new(std::fs::File::open(path).unwrap(), 0));
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (sink, commit) = (sink.clone(), commit.clone());
+            std::thread::spawn(move || {
+                let e = event();
+                for _ in 0..n / threads {
+                    let r = sink.emit(&e).unwrap();
+                    commit.wait_durable(r.seq).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    sink.close().unwrap();
+    let records = (n / threads * threads) as f64;
+    (records / secs, records / commit.syncs() as f64)
+}
+
+/// Prints records per fsync for 8 and 64 synchronous emitters, as
+/// tab-separated lines for scripts/compare.sh and as a table.
+fn group_commit_section(rt: &SinkRuntime, c: &chainsink_host::SinkComponent, dir: &Path, k: usize) {
+    let always = emit_rate(rt, c, &fresh(dir, "c"), Durability::Always, 8, k);
+    let mut rows = Vec::new();
+    for (threads, n) in [(8, k * 4), (64, k * 8)] {
+        let batch = emit_rate(rt, c, &fresh(dir, "d"), Durability::Batch, threads, n);
+        let (counted, per_sync) = group_commit_rate(rt, c, &fresh(dir, "g"), threads, n);
+        println!(
+            "group-commit\t{threads}\t{per_sync:.1}\t{batch:.0}\t{always:.0}\t{:.1}\t{:.2}",
+            batch / always,
+            per_sync / threads as f64
+        );
+        rows.push((threads, batch, counted, per_sync));
+    }
+    println!("## group commit (every emit returns once its record is durable)");
+    println!(
+        "| mode | emitting threads | events/s | against always | records per fsync (counted run: events/s) |"
+    );
+    println!("|---|---|---|---|---|");
+    println!("| always | 8 | {always:.0} | 1.0x | 1 |");
+    for (threads, batch, counted, per_sync) in rows {
+        println!(
+            "| batch | {threads} | {batch:.0} | {:.1}x | {per_sync:.1} ({counted:.0}) |",
+            batch / always
+        );
+    }
+    println!();
 }
 
 /// Events/s of the Python reference algorithm.
@@ -152,6 +223,11 @@ fn main() {
     let component = rt.default_component().unwrap();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
 
+    if std::env::args().any(|a| a == "--group-commit") {
+        group_commit_section(&rt, &component, dir.path(), if quick { 800 } else { 4_000 });
+        return;
+    }
+
     let n = if quick { 20_000 } else { 100_000 };
     let ours = emit_rate(
         &rt,
@@ -186,37 +262,7 @@ fn main() {
     println!();
 
     let k = if quick { 800 } else { 4_000 };
-    let always = emit_rate(
-        &rt,
-        &component,
-        &fresh(dir.path(), "c"),
-        Durability::Always,
-        8,
-        k,
-    );
-    let batch = emit_rate(
-        &rt,
-        &component,
-        &fresh(dir.path(), "d"),
-        Durability::Batch,
-        8,
-        k * 4,
-    );
-    let batch64 = emit_rate(
-        &rt,
-        &component,
-        &fresh(dir.path(), "e"),
-        Durability::Batch,
-        64,
-        k * 8,
-    );
-    println!("## group commit (every emit returns once its record is durable)");
-    println!("| mode | emitting threads | events/s | against always |");
-    println!("|---|---|---|---|");
-    println!("| always | 8 | {always:.0} | 1.0x |");
-    println!("| batch | 8 | {batch:.0} | {:.1}x |", batch / always);
-    println!("| batch | 64 | {batch64:.0} | {:.1}x |", batch64 / always);
-    println!();
+    group_commit_section(&rt, &component, dir.path(), k);
 
     // A log of realistic records, built fast with batches.
     let records = if quick { 100_000 } else { 1_000_000 };

@@ -1,6 +1,6 @@
 //! Sink benchmarks: figures compared as ratios within one run.
 //!
-//! `cargo bench -p chainsink --bench sink` (add `-- --quick` for a short run).
+//! `cargo bench -p chainsink-host --bench sink` (add `-- --quick` for a short run).
 //!
 //! 1. Emit events/s through the wasm sink (the real host API: mutex, time
 //!    stamp, component call, receipt checks) against the same writer code

@@ -1,6 +1,6 @@
 //! Multi-tenant benchmarks: many sinks in one process.
 //!
-//! `cargo bench -p chainsink --bench tenants` (add `-- --quick` for a short run).
+//! `cargo bench -p chainsink-host --bench tenants` (add `-- --quick` for a short run).
 //!
 //! 1. Time to a working sink: load the default component and open a sink
 //!    (instantiate + `open`), compiling the raw wasm, against loading it from

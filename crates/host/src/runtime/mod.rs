@@ -209,8 +209,9 @@ pub struct SinkRuntime {
     cache: Option<ComponentCache>,
     fuel: bool,
     check_appends: AppendChecks,
-    /// SHA-256 of the embedded default sink.
-    default_sha256: Hash,
+    /// SHA-256 of the embedded default sink, computed once, at first need
+    /// (it is a few hundred KB: a one-shot process hashes it once).
+    default_sha256: OnceLock<Hash>,
     /// Components compiled by this runtime, by SHA-256 of their bytes.
     compiled: Mutex<HashMap<Hash, Component>>,
     /// The embedded default sink, once loaded.
@@ -374,7 +375,7 @@ impl SinkRuntime {
             cache,
             fuel,
             check_appends: config.check_appends,
-            default_sha256: Hash::of(DEFAULT_SINK_WASM),
+            default_sha256: OnceLock::new(),
             compiled: Mutex::new(HashMap::new()),
             default: Mutex::new(None),
         })
@@ -409,7 +410,16 @@ impl SinkRuntime {
             c.origin = Origin::Memory;
             return Ok(c);
         }
-        let c = self.load_bytes(DEFAULT_SINK_NAME, DEFAULT_SINK_WASM)?;
+        let sha256 = *self.default_sha256();
+        let (component, sha256, origin) =
+            self.compile_hashed(DEFAULT_SINK_NAME, DEFAULT_SINK_WASM, sha256)?;
+        let c = self.check(
+            DEFAULT_SINK_NAME,
+            component,
+            sha256,
+            DEFAULT_SINK_WASM.len(),
+            origin,
+        )?;
         *default = Some(c.clone());
         Ok(c)
     }
@@ -437,7 +447,16 @@ impl SinkRuntime {
         name: &str,
         bytes: &[u8],
     ) -> Result<(Component, Hash, Origin), LoadError> {
-        let sha256 = Hash::of(bytes);
+        self.compile_hashed(name, bytes, Hash::of(bytes))
+    }
+
+    /// [`compile`](Self::compile), given the SHA-256 of `bytes`.
+    fn compile_hashed(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        sha256: Hash,
+    ) -> Result<(Component, Hash, Origin), LoadError> {
         if let Some(c) = self.lock_compiled().get(&sha256) {
             return Ok((c.clone(), sha256, Origin::Memory));
         }
@@ -496,6 +515,12 @@ impl SinkRuntime {
             }
             Err(e) => Err(e.context(format!("{pool_error:#}"))),
         }
+    }
+
+    /// SHA-256 of the embedded default sink.
+    fn default_sha256(&self) -> &Hash {
+        self.default_sha256
+            .get_or_init(|| Hash::of(DEFAULT_SINK_WASM))
     }
 
     /// Whether this runtime's engine uses the pooling allocator.
@@ -638,7 +663,7 @@ impl SinkRuntime {
             limits.clone(),
             match self.check_appends {
                 AppendChecks::All => true,
-                AppendChecks::ThirdParty => component.sha256 != self.default_sha256,
+                AppendChecks::ThirdParty => component.sha256 != *self.default_sha256(),
                 AppendChecks::Off => false,
             },
         );
