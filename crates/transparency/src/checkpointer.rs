@@ -403,11 +403,20 @@ impl Checkpointer {
                 error,
             })?;
         if len < self.state.offset {
+            let mut have = 0;
+            for_each_line(&self.log, 0, |_| {
+                have += 1;
+                true
+            })
+            .map_err(|error| CheckpointerError::Io {
+                path: self.log.clone(),
+                error,
+            })?;
             return Err(CheckpointerError::Diverged {
                 log: self.log.clone(),
                 checkpoint: checkpoint_path(&self.log),
                 mismatch: Mismatch::Truncated {
-                    have: 0,
+                    have: have.min(self.state.size()),
                     want: self.state.size(),
                 },
             });
@@ -634,6 +643,22 @@ mod tests {
         let err =
             Checkpointer::open(&log, SigningKey::from_text(&k.to_text()).unwrap()).unwrap_err();
         assert!(err.to_string().contains("rewritten"), "{err}");
+    }
+
+    #[test]
+    fn a_log_cut_under_a_running_checkpointer_is_refused_with_its_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("a.jsonl");
+        append(&log, &lines(0, 10));
+        let (mut cp, _) = Checkpointer::open(&log, key()).unwrap();
+        cp.checkpoint(0).unwrap();
+        std::fs::write(&log, lines(0, 7)).unwrap();
+        let err = cp.checkpoint(0).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("log has 7 records, checkpoint says 10"),
+            "{err}"
+        );
     }
 
     #[test]
