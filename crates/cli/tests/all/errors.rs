@@ -291,3 +291,22 @@ fn a_trapped_sink_in_a_run_is_not_said_again_per_task_or_at_close() {
     );
     assert!(!se.contains("trapped in `emit`"), "{se}");
 }
+
+/// Warnings go to a pipe or file as plain text: no colour codes off a
+/// terminal.
+#[test]
+fn warnings_off_a_terminal_carry_no_colour() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.jsonl");
+    let out = crate::common::bin()
+        .args(["emit", "--type", "t", "--log", log.to_str().unwrap()])
+        .env_remove("USER")
+        .env_remove("USERNAME")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(" WARN ") && err.contains("unknown"), "{err}");
+    assert!(!err.contains('\x1b'), "colour codes in a pipe: {err:?}");
+}
