@@ -110,11 +110,6 @@ pub fn python_tool(packages: &Path, script: &str) -> Command {
     cmd
 }
 
-/// A command that runs a tool installed by [`npm_packages`].
-pub fn npm_tool(prefix: &Path, tool: &str) -> Command {
-    Command::new(prefix.join("node_modules").join(".bin").join(tool))
-}
-
 #[test]
 fn python_packages_installs_once_and_is_importable() {
     // `six` is tiny and pure Python: this checks the mechanism, not a tool.
