@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
 
-use crate::runtime::world::world_name;
+use crate::runtime::world::WitVersion;
 use crate::runtime::{Origin, SinkRuntime};
 
 /// What the bytes are.
@@ -89,6 +89,9 @@ pub struct Inspection {
     pub wasi: bool,
     /// Where the compiled code came from (None unless it compiled).
     pub origin: Option<Origin>,
+    /// The WIT version it was built against (from its `sink` export), when
+    /// this host loads that version.
+    pub wit_version: Option<WitVersion>,
     /// Everything that keeps it from fitting the `audit-sink` world; empty when it fits.
     pub problems: Vec<String>,
 }
@@ -106,6 +109,7 @@ pub fn inspect(runtime: &SinkRuntime, name: &str, bytes: &[u8]) -> Inspection {
         resources: None,
         wasi: false,
         origin: None,
+        wit_version: None,
         problems: Vec::new(),
     };
     match kind {
@@ -154,11 +158,18 @@ pub fn inspect(runtime: &SinkRuntime, name: &str, bytes: &[u8]) -> Inspection {
         initial_memory_bytes: r.max_initial_memory_size.map(|pages| pages * 65536),
         tables: r.num_tables,
     });
-    inspection.problems = runtime.check_world(&component).problems;
+    let check = runtime.check_world(&component);
+    inspection.wit_version = check.version;
+    inspection.problems = check.problems;
     inspection
 }
 
 impl Inspection {
+    /// The world it fits, or would: its WIT version's, else the current one.
+    pub fn world_name(&self) -> String {
+        self.wit_version.unwrap_or(WitVersion::V0_2).world_name()
+    }
+
     /// Whether the component fits the `audit-sink` world (and so loads as a sink).
     pub fn fits(&self) -> bool {
         self.problems.is_empty()
@@ -196,7 +207,7 @@ impl Inspection {
             render_items(&mut s, &self.exports);
         }
         if self.fits() {
-            let _ = writeln!(s, "fits {}: yes", world_name());
+            let _ = writeln!(s, "fits {}: yes", self.world_name());
             if self.wasi {
                 let _ = writeln!(
                     s,
@@ -205,7 +216,7 @@ impl Inspection {
                 );
             }
         } else {
-            let _ = writeln!(s, "fits {}: NO", world_name());
+            let _ = writeln!(s, "fits {}: NO", self.world_name());
             for p in &self.problems {
                 let _ = writeln!(s, "  - {p}");
             }
@@ -234,7 +245,8 @@ impl Inspection {
                 "tables": r.tables,
             })),
             "wasi": self.wasi,
-            "world": world_name(),
+            "world": self.world_name(),
+            "wit_version": self.wit_version.map(|v| v.version()),
             "fits": self.fits(),
             "problems": self.problems,
         })

@@ -59,4 +59,6 @@ pub use runtime::limits::SinkLimits;
 pub use runtime::{
     Allocator, AppendChecks, LoadError, Origin, RuntimeConfig, SinkComponent, SinkRuntime,
 };
-pub use sink::{Actor, Durability, Event, Head, Receipt, Sink, SinkError, SinkOptions};
+pub use sink::{
+    Actor, Durability, Event, Head, Receipt, RecordFormat, Sink, SinkError, SinkInfo, SinkOptions,
+};

@@ -11,6 +11,7 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 
 use crate::capability::LogFile;
 use crate::capability::diagnostics::DiagnosticsCtx;
+use crate::capability::digest::DigestCtx;
 use crate::capability::log_file::LogFileCtx;
 use crate::capability::wasi::WasiState;
 use crate::runtime::limits::{Limiter, SinkLimits};
@@ -25,6 +26,8 @@ pub(crate) struct SinkState {
     pub(crate) log_file: LogFileCtx,
     /// The `diagnostics` capability.
     pub(crate) diagnostics: DiagnosticsCtx,
+    /// The `digest` capability (WIT 0.2).
+    pub(crate) digest: DigestCtx,
     /// The empty WASI of wasip2 components.
     pub(crate) wasi: WasiState,
     /// Whether the host checks what this instance appends.
@@ -42,6 +45,7 @@ impl SinkState {
         SinkState {
             log_file: LogFileCtx::new(log, &limits, check_appends),
             diagnostics: DiagnosticsCtx::new(name.clone()),
+            digest: DigestCtx,
             wasi: WasiState::new(),
             limiter: Limiter::new(limits),
             name,

@@ -7,12 +7,14 @@
 
 use std::cell::RefCell;
 
-/// The `audit-sink` world's bindings, generated from `wit/`.
+/// The `audit-sink` world's bindings, generated from the frozen 0.1.0 WIT
+/// (`wit/since_v0.1.0/`): the default sink stays on 0.1 until it moves to
+/// the 0.2 SDK.
 #[allow(missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
         world: "audit-sink",
-        path: "../../wit",
+        path: "../../wit/since_v0.1.0",
         additional_derives: [PartialEq],
     });
 }

@@ -6,6 +6,7 @@ mod cli_core;
 mod cli_run;
 mod common;
 mod crash;
+mod custom_format;
 mod errors;
 mod hostile;
 mod new_sink;

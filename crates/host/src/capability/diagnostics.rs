@@ -11,7 +11,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::bindings::chainsink::audit::diagnostics::{self as wit, Level};
+use crate::bindings::{v0_1, v0_2};
+
+/// How important a line is (the same four levels in every WIT version).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
 
 /// Diagnostic lines one instance may write per second; more are counted and
 /// dropped (a sink must not be able to flood the host's stderr).
@@ -101,8 +110,29 @@ pub fn escape(message: &str) -> String {
     out
 }
 
-impl wit::Host for DiagnosticsCtx {
-    fn log(&mut self, level: Level, message: String) {
+/// The same capability under each WIT version's name.
+macro_rules! diagnostics_host {
+    ($($version:ident),*) => {$(
+        impl $version::chainsink::audit::diagnostics::Host for DiagnosticsCtx {
+            fn log(&mut self, level: $version::chainsink::audit::diagnostics::Level, message: String) {
+                use $version::chainsink::audit::diagnostics::Level as L;
+                let level = match level {
+                    L::Debug => Level::Debug,
+                    L::Info => Level::Info,
+                    L::Warn => Level::Warn,
+                    L::Error => Level::Error,
+                };
+                self.write(level, message)
+            }
+        }
+    )*};
+}
+
+diagnostics_host!(v0_1, v0_2);
+
+impl DiagnosticsCtx {
+    /// One line from the sink: escaped, counted, tagged with its name.
+    fn write(&mut self, level: Level, message: String) {
         let message = escape(&message);
         let shown = self.allowed();
         if matches!(level, Level::Error) {

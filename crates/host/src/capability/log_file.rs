@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, OpenOptions};
 
-use crate::bindings::chainsink::audit::log_file as wit;
+use crate::bindings::{v0_1, v0_2};
 use crate::runtime::limits::{LimitExceeded, MAX_APPEND_BYTES, SinkLimits};
 use crate::sink::guard::AppendGuard;
 
@@ -98,6 +98,10 @@ pub enum CapabilityError {
 pub struct LogFile {
     file: File,
     path: PathBuf,
+    /// Opened for reading only ([`LogFile::open_read_only`]): every append
+    /// and sync is refused before it reaches the OS (which would refuse it
+    /// too: the descriptor cannot write).
+    read_only: bool,
 }
 
 /// What to do when another writer holds the log.
@@ -179,7 +183,58 @@ impl LogFile {
         Ok(LogFile {
             file,
             path: path.into(),
+            read_only: false,
         })
+    }
+
+    /// Opens an existing log for reading only, without the writer's lock
+    /// (a writer may go on appending): for `chainsink verify --sink`, which
+    /// runs a sink's verifier over the log. [`append`](LogFile::append) and
+    /// [`sync`](LogFile::sync) fail; the descriptor cannot write either.
+    pub fn open_read_only(path: &Path) -> Result<LogFile, CapabilityError> {
+        let open_error = |error| CapabilityError::Open {
+            path: path.into(),
+            error,
+        };
+        let file = File::open(path).map_err(open_error)?;
+        let meta = file.metadata().map_err(open_error)?;
+        if meta.is_dir() {
+            return Err(CapabilityError::IsDirectory { path: path.into() });
+        }
+        if !meta.is_file() {
+            return Err(CapabilityError::NotRegular {
+                path: path.into(),
+                kind: file_kind(&meta),
+            });
+        }
+        Ok(LogFile {
+            file,
+            path: path.into(),
+            read_only: true,
+        })
+    }
+
+    /// An empty, unnamed, read-only log in memory (`memfd`), for calls that
+    /// must not touch any log, such as `describe` when inspecting a sink.
+    pub fn empty() -> io::Result<LogFile> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: a valid NUL-terminated name; the result is checked.
+        let fd = unsafe { libc::memfd_create(c"chainsink-empty-log".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a new descriptor that nothing else owns.
+        let file = unsafe { File::from_raw_fd(fd) };
+        Ok(LogFile {
+            file,
+            path: PathBuf::from("(no log)"),
+            read_only: true,
+        })
+    }
+
+    /// Whether the log was opened for reading only.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// The path the log was opened at (for messages; never given to a sink).
@@ -193,6 +248,9 @@ impl LogFile {
     /// in one step, so the position after the write, less its length, is
     /// where these bytes landed, whoever else appends.
     pub fn append(&self, data: &[u8]) -> io::Result<u64> {
+        if self.read_only {
+            return Err(read_only_error());
+        }
         let mut file = &self.file;
         file.write_all(data)?;
         Ok(file.stream_position()? - data.len() as u64)
@@ -241,8 +299,19 @@ impl LogFile {
 
     /// Makes appended bytes durable.
     pub fn sync(&self) -> io::Result<()> {
+        if self.read_only {
+            return Err(read_only_error());
+        }
         self.file.sync_data()
     }
+}
+
+/// The error of a write to a read-only log.
+fn read_only_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        "the log is granted read-only here (chainsink verify --sink): nothing was written",
+    )
 }
 
 /// What a non-regular file is, for messages.
@@ -410,8 +479,16 @@ impl LogFileCtx {
     }
 }
 
-impl wit::Host for LogFileCtx {
-    fn append(&mut self, data: Vec<u8>) -> wasmtime::Result<Result<u64, String>> {
+impl LogFileCtx {
+    /// `log-file.append`, for every WIT version.
+    fn do_append(&mut self, data: Vec<u8>) -> wasmtime::Result<Result<u64, String>> {
+        if self.log.is_read_only() {
+            return Ok(Err(format!(
+                "append to {}: {}",
+                self.log.path().display(),
+                read_only_error()
+            )));
+        }
         self.admit(data.len())?;
         let offset = match self.timed(|log| log.append(&data)) {
             Ok(offset) => offset,
@@ -421,28 +498,57 @@ impl wit::Host for LogFileCtx {
         Ok(Ok(offset))
     }
 
-    fn read(&mut self, offset: u64, len: u32) -> Result<Vec<u8>, String> {
+    /// `log-file.read`.
+    fn do_read(&mut self, offset: u64, len: u32) -> Result<Vec<u8>, String> {
         let len = self.clamp(len);
         self.timed(|log| log.read(offset, len))
             .map_err(|e| format!("read {}: {e}", self.log.path().display()))
     }
 
-    fn read_tail(&mut self, len: u32) -> Result<(u64, Vec<u8>), String> {
+    /// `log-file.read-tail`.
+    fn do_read_tail(&mut self, len: u32) -> Result<(u64, Vec<u8>), String> {
         let len = self.clamp(len);
         self.timed(|log| log.read_tail(len))
             .map_err(|e| format!("read {}: {e}", self.log.path().display()))
     }
 
-    fn size(&mut self) -> Result<u64, String> {
+    /// `log-file.size`.
+    fn do_size(&mut self) -> Result<u64, String> {
         self.timed(|log| log.size())
             .map_err(|e| format!("stat {}: {e}", self.log.path().display()))
     }
 
-    fn sync(&mut self) -> Result<(), String> {
+    /// `log-file.sync`.
+    fn do_sync(&mut self) -> Result<(), String> {
         self.timed(|log| log.sync())
             .map_err(|e| format!("sync {}: {e}", self.log.path().display()))
     }
 }
+
+/// The same capability under each WIT version's name.
+macro_rules! log_file_host {
+    ($($version:ident),*) => {$(
+        impl $version::chainsink::audit::log_file::Host for LogFileCtx {
+            fn append(&mut self, data: Vec<u8>) -> wasmtime::Result<Result<u64, String>> {
+                self.do_append(data)
+            }
+            fn read(&mut self, offset: u64, len: u32) -> Result<Vec<u8>, String> {
+                self.do_read(offset, len)
+            }
+            fn read_tail(&mut self, len: u32) -> Result<(u64, Vec<u8>), String> {
+                self.do_read_tail(len)
+            }
+            fn size(&mut self) -> Result<u64, String> {
+                self.do_size()
+            }
+            fn sync(&mut self) -> Result<(), String> {
+                self.do_sync()
+            }
+        }
+    )*};
+}
+
+log_file_host!(v0_1, v0_2);
 
 #[cfg(test)]
 mod tests {
@@ -513,7 +619,7 @@ mod tests {
 
     #[test]
     fn a_read_returns_up_to_len_bytes_clamped_to_what_exists() {
-        use crate::bindings::chainsink::audit::log_file::Host;
+        use crate::bindings::v0_2::chainsink::audit::log_file::Host;
         let dir = tempfile::tempdir().unwrap();
         let log = LogFile::open(&dir.path().join("audit.jsonl")).unwrap();
         log.append(b"0123456789\n").unwrap();

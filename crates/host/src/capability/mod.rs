@@ -7,10 +7,16 @@
 //!
 //! - [`log_file`]: append to and read the one log file ([`LogFile`]);
 //! - [`diagnostics`]: escaped, rate-limited lines for the operator;
+//! - [`digest`]: SHA-256 computed natively, bounded per call (WIT 0.2);
 //! - [`wasi`]: an empty WASI for wasip2 components (frozen clock,
 //!   deterministic random, no files, env, network or sleep).
+//!
+//! The linker serves every WIT version this host loads (see
+//! [`crate::runtime::world`]): each capability implements each version's
+//! `Host` trait over the same context.
 
 pub mod diagnostics;
+pub mod digest;
 pub mod log_file;
 pub(crate) mod wasi;
 
@@ -18,21 +24,39 @@ pub use log_file::{CapabilityError, LockWait, LogFile};
 
 use wasmtime::component::{HasSelf, Linker};
 
-use crate::bindings::chainsink::audit;
+use crate::bindings::{v0_1, v0_2};
 use crate::store::SinkState;
 
-impl audit::types::Host for SinkState {}
+impl v0_1::chainsink::audit::types::Host for SinkState {}
+impl v0_2::chainsink::audit::types::Host for SinkState {}
 
-/// Adds every capability to `linker`: chainsink's interfaces, each on its own
-/// context, and the empty WASI.
+/// Adds every capability to `linker`: chainsink's interfaces of every WIT
+/// version, each on its own context, and the empty WASI.
 pub(crate) fn add_to_linker(linker: &mut Linker<SinkState>) -> wasmtime::Result<()> {
-    audit::types::add_to_linker::<SinkState, HasSelf<SinkState>>(linker, |s| s)?;
-    audit::log_file::add_to_linker::<SinkState, HasSelf<log_file::LogFileCtx>>(linker, |s| {
-        &mut s.log_file
-    })?;
-    audit::diagnostics::add_to_linker::<SinkState, HasSelf<diagnostics::DiagnosticsCtx>>(
-        linker,
-        |s| &mut s.diagnostics,
-    )?;
+    {
+        use v0_1::chainsink::audit as v;
+        v::types::add_to_linker::<SinkState, HasSelf<SinkState>>(linker, |s| s)?;
+        v::log_file::add_to_linker::<SinkState, HasSelf<log_file::LogFileCtx>>(linker, |s| {
+            &mut s.log_file
+        })?;
+        v::diagnostics::add_to_linker::<SinkState, HasSelf<diagnostics::DiagnosticsCtx>>(
+            linker,
+            |s| &mut s.diagnostics,
+        )?;
+    }
+    {
+        use v0_2::chainsink::audit as v;
+        v::types::add_to_linker::<SinkState, HasSelf<SinkState>>(linker, |s| s)?;
+        v::log_file::add_to_linker::<SinkState, HasSelf<log_file::LogFileCtx>>(linker, |s| {
+            &mut s.log_file
+        })?;
+        v::digest::add_to_linker::<SinkState, HasSelf<digest::DigestCtx>>(linker, |s| {
+            &mut s.digest
+        })?;
+        v::diagnostics::add_to_linker::<SinkState, HasSelf<diagnostics::DiagnosticsCtx>>(
+            linker,
+            |s| &mut s.diagnostics,
+        )?;
+    }
     wasi::add_to_linker(linker)
 }

@@ -25,6 +25,21 @@
 //! appended stay (the log is append-only), so the host marks them with a
 //! `chain.rejected` record ([`chainsink_format::rejection`]) at once.
 //!
+//! # Custom record formats
+//!
+//! A sink whose `describe` names a custom format (`custom(tsv-chain/1)`)
+//! writes records the host cannot read, so the host checks only what holds
+//! for every format ([`AppendGuard::set_custom`]): each call's appends land
+//! at the log's end, one after another, as whole lines ending in `\n`;
+//! exactly one line per receipt; and the receipts' `seq` count up by one
+//! from the log's line count (counted natively when the sink opens: that
+//! read is the one cost that grows with the log, at memchr speed). No JSON
+//! rule applies, no telemachy torn-write rule either: a log that ends in a
+//! partial line is said to, and the sink's first append must end that line
+//! with `\n` before its own records. The host writes nothing into a
+//! custom-format log (it cannot mark refused bytes in a format it does not
+//! know); `chainsink verify --sink` with the sink's verifier checks records.
+//!
 //! It runs for every sink but the embedded default
 //! ([`AppendChecks`](crate::AppendChecks)): the default's records come from
 //! `chainsink-format` itself, built into this binary.
@@ -34,7 +49,7 @@ use chainsink_format::MAX_RECORD_BYTES;
 use chainsink_format::recovery::{Tail, judge_bad_line, judge_closing_newline, judge_tail};
 use chainsink_format::verify::{LineInfo, Mode, check_line};
 
-use crate::bindings::chainsink::audit::types as wit;
+use crate::bindings::wit;
 use crate::capability::LogFile;
 
 /// Where the log stood when the host last looked: the link, `seq` and end
@@ -54,9 +69,13 @@ pub(crate) struct KnownTail {
 
 impl KnownTail {
     /// Reads the log's tail natively and judges it by the format crate's
-    /// torn-write rule. `Err` when the log cannot be continued (its last
-    /// line was changed), with the reason.
-    pub(crate) fn read(log: &LogFile, chained: bool) -> Result<KnownTail, String> {
+    /// torn-write rule, or for a `custom` format counts its lines (see
+    /// [`KnownTail::read_custom`]). `Err` when the log cannot be continued
+    /// (its last line was changed), with the reason.
+    pub(crate) fn read(log: &LogFile, chained: bool, custom: bool) -> Result<KnownTail, String> {
+        if custom {
+            return KnownTail::read_custom(log);
+        }
         let size = log
             .size()
             .map_err(|e| format!("cannot read the log: {e}"))?;
@@ -118,6 +137,38 @@ impl KnownTail {
     }
 }
 
+impl KnownTail {
+    /// Where a custom-format log stands: its whole lines (each a record, by
+    /// the structural contract) and whether a partial line follows them. No
+    /// record is parsed and nothing is judged torn: the format is the sink's.
+    pub(crate) fn read_custom(log: &LogFile) -> Result<KnownTail, String> {
+        const CHUNK: u32 = 1 << 20;
+        let size = log
+            .size()
+            .map_err(|e| format!("cannot read the log: {e}"))?;
+        let mut lines = 0u64;
+        let mut offset = 0u64;
+        let mut last = None;
+        while offset < size {
+            let buf = log
+                .read(offset, CHUNK)
+                .map_err(|e| format!("cannot read the log at byte {offset}: {e}"))?;
+            if buf.is_empty() {
+                break;
+            }
+            lines += memchr::memchr_iter(b'\n', &buf).count() as u64;
+            last = buf.last().copied();
+            offset += buf.len() as u64;
+        }
+        Ok(KnownTail {
+            hash: None,
+            seq: Some(lines),
+            end: offset,
+            needs_newline: last.is_some_and(|b| b != b'\n'),
+        })
+    }
+}
+
 /// The last line of `body` (the log's bytes from `start`, without a final
 /// `\n`) and its offset; `None` when `body` does not reach back to its start.
 fn last_line(start: u64, body: &[u8]) -> Option<(u64, &[u8])> {
@@ -133,6 +184,8 @@ fn last_line(start: u64, body: &[u8]) -> Option<(u64, &[u8])> {
 pub(crate) struct AppendGuard {
     /// Whether to check at all.
     enabled: bool,
+    /// The sink writes a custom format: structural checks only.
+    custom: bool,
     /// Appended bytes not yet checked.
     pending: Vec<u8>,
     /// Log offset of `pending[0]`.
@@ -159,6 +212,23 @@ impl AppendGuard {
     /// Whether it checks.
     pub(crate) fn enabled(&self) -> bool {
         self.enabled
+    }
+
+    /// Checks only the structural contract from now on: the sink writes a
+    /// custom record format (see the [module docs](self)).
+    pub(crate) fn set_custom(&mut self, custom: bool) {
+        self.custom = custom;
+    }
+
+    /// Takes what was appended and not yet checked, if anything: (offset,
+    /// bytes). For calls that must append nothing (`describe`).
+    pub(crate) fn take_pending(&mut self) -> Option<(u64, Vec<u8>)> {
+        let pending = std::mem::take(&mut self.pending);
+        self.gap = false;
+        self.start
+            .take()
+            .filter(|_| !pending.is_empty())
+            .map(|s| (s, pending))
     }
 
     /// Starts from `known`, the log's tail as the host read it.
@@ -228,6 +298,8 @@ impl AppendGuard {
         let before = self.known;
         let result = if gap {
             Err("its appends did not land one after another".to_string())
+        } else if self.custom {
+            self.check_custom_lines(&pending, start.unwrap_or(0), receipts)
         } else {
             self.check_lines(&pending, start.unwrap_or(0), receipts, chained)
         };
@@ -249,6 +321,92 @@ impl AppendGuard {
                 Err(e)
             }
         }
+    }
+
+    /// The structural contract, for a custom format: whole lines, one per
+    /// receipt, numbered on from the log's line count.
+    fn check_custom_lines(
+        &mut self,
+        bytes: &[u8],
+        start: u64,
+        receipts: &[wit::Receipt],
+    ) -> Result<(), String> {
+        if bytes.is_empty() {
+            return match receipts.len() {
+                0 => Ok(()),
+                n => Err(format!("it returned {n} receipt(s) but appended nothing")),
+            };
+        }
+        let known = self.known.unwrap_or_default();
+        if self.known.is_some() && start != known.end {
+            return Err(format!(
+                "its first append landed at log offset {start}, but the log ended at {}",
+                known.end
+            ));
+        }
+        if bytes.last() != Some(&b'\n') {
+            let tail = bytes.len() - bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+            return Err(format!(
+                "its appended bytes end in the middle of a line ({tail} bytes after the last \
+                 newline, at log offset {}); every record must be one whole line ending in a \
+                 newline",
+                start + (bytes.len() - tail) as u64
+            ));
+        }
+        let mut body = bytes;
+        let mut offset = start;
+        let mut lines_before = known.seq.unwrap_or(0);
+        if known.needs_newline {
+            if body[0] != b'\n' {
+                return Err(format!(
+                    "the log ended in a partial line (no newline at byte {}), and its first \
+                     append, at log offset {start}, did not end that line: a sink must start \
+                     with a newline before its own records",
+                    known.end.saturating_sub(1)
+                ));
+            }
+            body = &body[1..];
+            offset += 1;
+            lines_before += 1;
+        }
+        let mut at = offset;
+        let mut count = 0usize;
+        for line in body[..body.len().saturating_sub(1)].split(|&b| b == b'\n') {
+            if body.is_empty() {
+                break;
+            }
+            let Some(receipt) = receipts.get(count) else {
+                return Err(format!(
+                    "it appended more lines than the {} receipt(s) it returned (the extra one at \
+                     log offset {at}); a sink appends exactly one line per record",
+                    receipts.len()
+                ));
+            };
+            let expected = lines_before + count as u64 + 1;
+            if receipt.seq != expected {
+                return Err(format!(
+                    "receipt {count} says seq {}, but the line it appended at log offset {at} \
+                     is line {expected} of the log; a receipt's seq is its record's line number",
+                    receipt.seq
+                ));
+            }
+            at += line.len() as u64 + 1;
+            count += 1;
+        }
+        if count != receipts.len() {
+            return Err(format!(
+                "it returned {} receipt(s) but appended {count} line(s); a sink appends exactly \
+                 one line per record",
+                receipts.len()
+            ));
+        }
+        self.known = Some(KnownTail {
+            hash: None,
+            seq: Some(lines_before + count as u64),
+            end: known.end,
+            needs_newline: false,
+        });
+        Ok(())
     }
 
     fn check_lines(

@@ -4,26 +4,133 @@
 //! Timestamps are taken inside the lock, so they never run backwards along
 //! the chain. A sink that traps is discarded (wasmtime poisons it) and every
 //! later call reports the original trap.
+//!
+//! A sink of any WIT version the host loads is driven the same way
+//! ([`exports`]); what it says about itself ([`SinkInfo`]: its `describe`,
+//! or for a 0.1 sink the host's `telemachy-json` default) decides how the
+//! host checks what it appends ([`guard`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use wasmtime::Store;
 
-use crate::bindings::AuditSink as Bindings;
-use crate::bindings::AuditSinkPre;
-use crate::bindings::chainsink::audit::types as wit;
+use crate::bindings::{AuditSinkPre, wit};
+use crate::runtime::world::WitVersion;
 use crate::store::SinkState;
 use crate::timestamp;
 use chainsink_format::Hash;
 use chainsink_format::chain::seal;
 use chainsink_format::record::{Actor as FormatActor, Event as FormatEvent};
 use chainsink_format::rejection::{REJECTED_EVENT, Rejected};
+use exports::SinkExports as Bindings;
 use group_commit::GroupCommit;
 use guard::KnownTail;
 
+pub(crate) mod exports;
 pub mod group_commit;
 pub(crate) mod guard;
+
+/// How a sink writes its records (`sink-info.format` in `wit/audit.wit`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordFormat {
+    /// telemachy's JSON records and SHA-256 chain: `chainsink verify`
+    /// checks them natively, and the host checks every append as records.
+    TelemachyJson,
+    /// The sink's own format, named with a version (`tsv-chain/1`): the
+    /// host checks only that appends are whole lines, one per receipt;
+    /// `chainsink verify --sink` checks the records with the sink's verifier.
+    Custom(String),
+}
+
+impl RecordFormat {
+    /// Whether it is a custom format.
+    pub fn is_custom(&self) -> bool {
+        matches!(self, RecordFormat::Custom(_))
+    }
+}
+
+impl std::fmt::Display for RecordFormat {
+    /// `telemachy-json`, or `custom(NAME)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecordFormat::TelemachyJson => f.write_str("telemachy-json"),
+            RecordFormat::Custom(name) => write!(f, "custom({name})"),
+        }
+    }
+}
+
+/// What a sink is: what its `describe` says (WIT 0.2), or what the host
+/// takes a 0.1 sink to be (`telemachy-json`; it cannot say).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SinkInfo {
+    /// Its name, as it says; for a 0.1 sink, its file's name.
+    pub name: String,
+    /// Its own version, as it says; `unknown` for a 0.1 sink.
+    pub version: String,
+    /// The format of the records it writes.
+    pub format: RecordFormat,
+    /// The WIT version it was built against.
+    pub wit: WitVersion,
+    /// Whether the sink said this itself (`describe`); false when the host
+    /// synthesised it for a 0.1 sink.
+    pub described: bool,
+    /// Whether it exports a `verifier` (`chainsink verify --sink`).
+    pub verifier: bool,
+}
+
+/// Longest `name`, `version` or custom format name a sink may give.
+pub const MAX_INFO_FIELD: usize = 128;
+
+impl SinkInfo {
+    /// What the host takes a 0.1 sink called `sink` (its path) to be.
+    pub(crate) fn synthesised(sink: &str) -> SinkInfo {
+        let name = Path::new(sink)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or(sink)
+            .to_string();
+        SinkInfo {
+            name,
+            version: "unknown".into(),
+            format: RecordFormat::TelemachyJson,
+            wit: WitVersion::V0_1,
+            described: false,
+            verifier: false,
+        }
+    }
+
+    /// Checks what a 0.2 sink's `describe` returned.
+    pub(crate) fn from_wit(info: wit::SinkInfo, verifier: bool) -> Result<SinkInfo, String> {
+        let field = |what: &str, v: &str| -> Result<(), String> {
+            if v.is_empty() || v.len() > MAX_INFO_FIELD || v.chars().any(char::is_control) {
+                Err(format!(
+                    "describe() gave {what} {:?}: it must be 1 to {MAX_INFO_FIELD} bytes with                      no control characters",
+                    v.chars().take(MAX_INFO_FIELD).collect::<String>()
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        field("the name", &info.name)?;
+        field("the version", &info.version)?;
+        let format = match info.format {
+            wit::RecordFormat::TelemachyJson => RecordFormat::TelemachyJson,
+            wit::RecordFormat::Custom(name) => {
+                field("the custom format name", &name)?;
+                RecordFormat::Custom(name)
+            }
+        };
+        Ok(SinkInfo {
+            name: info.name,
+            version: info.version,
+            format,
+            wit: WitVersion::V0_2,
+            described: true,
+            verifier,
+        })
+    }
+}
 
 /// Who caused an event.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -187,6 +294,8 @@ pub struct Sink {
     path: PathBuf,
     actor: Actor,
     chained: bool,
+    /// What the sink is (its `describe`, asked once per instance).
+    info: SinkInfo,
 }
 
 impl std::fmt::Debug for Sink {
@@ -210,6 +319,62 @@ struct Live {
     fuel: Option<u64>,
 }
 
+impl Live {
+    /// Sets the next call's deadline and fuel, and resets its budget.
+    fn prepare_call(&mut self) {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        if let Some(fuel) = self.fuel {
+            self.store.set_fuel(fuel).ok();
+        }
+        self.store.data_mut().start_call();
+    }
+}
+
+/// Asks a new instance what it is (`describe`, WIT 0.2), or synthesises the
+/// answer for a 0.1 sink. A trap, an answer that breaks the contract, or
+/// bytes appended during the call fail the start.
+fn describe(
+    live: &mut Live,
+    pre: &AuditSinkPre<SinkState>,
+    name: &str,
+) -> Result<SinkInfo, SinkError> {
+    if live.bindings.is_none() {
+        return Err(SinkError::NotOpen { sink: name.into() });
+    }
+    live.prepare_call();
+    let Some(bindings) = live.bindings.as_ref() else {
+        return Err(SinkError::NotOpen { sink: name.into() });
+    };
+    let contract = |message: String| SinkError::Contract {
+        sink: name.into(),
+        call: "describe",
+        message,
+    };
+    let info = match bindings.describe(&mut live.store) {
+        Ok(None) => SinkInfo::synthesised(name),
+        Ok(Some(info)) => SinkInfo::from_wit(info, pre.has_verifier()).map_err(contract)?,
+        Err(trap) => {
+            let mut reason = describe_trap(&trap);
+            if let Some(msg) = live.store.data_mut().diagnostics.last_error.take() {
+                reason.push_str(&format!(" ({msg})"));
+            }
+            return Err(SinkError::Trap {
+                sink: name.into(),
+                call: "describe",
+                reason,
+            });
+        }
+    };
+    if let Some((offset, bytes)) = live.store.data_mut().log_file.guard.take_pending() {
+        return Err(contract(format!(
+            "it appended {} byte(s) at log offset {offset} from describe(), which must not \
+             touch the log; they are not acknowledged",
+            bytes.len()
+        )));
+    }
+    Ok(info)
+}
+
 impl Sink {
     pub(crate) fn start(
         mut store: Store<SinkState>,
@@ -225,6 +390,20 @@ impl Sink {
             store.set_fuel(fuel).ok();
         }
         let bindings = instantiate(pre, &mut store, &name)?;
+        let mut live = Live {
+            store,
+            bindings: Some(bindings),
+            gone: None,
+            records: 0,
+            deadline_ticks,
+            fuel,
+        };
+        let info = describe(&mut live, pre, &name)?;
+        live.store
+            .data_mut()
+            .log_file
+            .guard
+            .set_custom(info.format.is_custom());
         let sink_options = wit::Options {
             hash_chain: options.hash_chain,
             durability: match options.durability {
@@ -235,7 +414,8 @@ impl Sink {
         };
         let commit = match options.durability {
             Durability::Batch => {
-                let file = store
+                let file = live
+                    .store
                     .data()
                     .log()
                     .sync_handle()
@@ -251,18 +431,12 @@ impl Sink {
             commit,
             pre: pre.clone(),
             wit_options: sink_options,
-            inner: Mutex::new(Live {
-                store,
-                bindings: Some(bindings),
-                gone: None,
-                records: 0,
-                deadline_ticks,
-                fuel,
-            }),
+            inner: Mutex::new(live),
             name,
             path,
             actor: options.actor.clone(),
             chained: options.hash_chain,
+            info,
         };
         sink.open_instance(&mut sink.lock())?;
         Ok(sink)
@@ -286,16 +460,44 @@ impl Sink {
         live.store = store;
         live.bindings = Some(bindings);
         live.gone = None;
+        let info = describe(&mut live, &self.pre, &self.name)?;
+        if info != self.info {
+            let err = SinkError::Contract {
+                sink: self.name.to_string(),
+                call: "describe",
+                message: format!(
+                    "its new instance describes itself as {} {} ({}), but it was {} {} ({}); a                      sink's description must not change",
+                    info.name,
+                    info.version,
+                    info.format,
+                    self.info.name,
+                    self.info.version,
+                    self.info.format
+                ),
+            };
+            self.discard(&mut live, err.clone());
+            return Err(err);
+        }
+        let custom = self.custom();
+        live.store.data_mut().log_file.guard.set_custom(custom);
         self.open_instance(&mut live)
+    }
+
+    /// What the sink is: its `describe`, or the host's default for a 0.1 sink.
+    pub fn info(&self) -> &SinkInfo {
+        &self.info
+    }
+
+    /// Whether it writes a custom record format.
+    fn custom(&self) -> bool {
+        self.info.format.is_custom()
     }
 
     /// Opens the current instance on its log.
     fn open_instance(&self, live: &mut Live) -> Result<Head, SinkError> {
         self.read_known_tail(live)?;
         let options = self.wit_options;
-        let head = self.call_locked(live, "open", |b, s| {
-            b.chainsink_audit_sink().call_open(s, options)
-        })?;
+        let head = self.call_locked(live, "open", |b, s| b.open(s, options))?;
         let head = self.check_head_locked(live, "open", head)?;
         live.records = head.records;
         Ok(head)
@@ -308,11 +510,17 @@ impl Sink {
         if !state.log_file.guard.enabled() {
             return Ok(());
         }
-        let known = KnownTail::read(state.log(), self.chained).map_err(|message| {
+        let custom = self.custom();
+        let known = KnownTail::read(state.log(), self.chained, custom).map_err(|message| {
             SinkError::CorruptLog {
                 path: self.path.clone(),
                 message: format!(
-                    "{message}; nothing was written: run `chainsink verify` on the log"
+                    "{message}; nothing was written: run `{}` on the log",
+                    if custom {
+                        format!("chainsink verify --sink {}", self.name)
+                    } else {
+                        "chainsink verify".to_string()
+                    }
                 ),
             }
         })?;
@@ -334,9 +542,7 @@ impl Sink {
     pub fn emit(&self, event: &Event) -> Result<Receipt, SinkError> {
         let mut live = self.lock();
         let wit_event = self.to_wit(event, &timestamp::now());
-        let receipt = self.call_locked(&mut live, "emit", |b, s| {
-            b.chainsink_audit_sink().call_emit(s, &wit_event)
-        })?;
+        let receipt = self.call_locked(&mut live, "emit", |b, s| b.emit(s, wit_event))?;
         let mut receipts = self.check_receipts(&mut live, "emit", 1, vec![receipt])?;
         drop(live);
         self.wait_durable(&receipts)?;
@@ -348,9 +554,8 @@ impl Sink {
         let mut live = self.lock();
         let now = timestamp::now();
         let wit_events: Vec<wit::Event> = events.iter().map(|e| self.to_wit(e, &now)).collect();
-        let receipts = self.call_locked(&mut live, "emit-batch", |b, s| {
-            b.chainsink_audit_sink().call_emit_batch(s, &wit_events)
-        })?;
+        let receipts =
+            self.call_locked(&mut live, "emit-batch", |b, s| b.emit_batch(s, wit_events))?;
         let receipts = self.check_receipts(&mut live, "emit-batch", events.len(), receipts)?;
         drop(live);
         self.wait_durable(&receipts)?;
@@ -390,18 +595,18 @@ impl Sink {
 
     /// Makes every record so far durable.
     pub fn flush(&self) -> Result<(), SinkError> {
-        self.call("flush", |b, s| b.chainsink_audit_sink().call_flush(s))
+        self.call("flush", |b, s| b.flush(s))
     }
 
     /// Where the chain stands.
     pub fn head(&self) -> Result<Head, SinkError> {
-        let head = self.call("head", |b, s| b.chainsink_audit_sink().call_head(s))?;
+        let head = self.call("head", |b, s| b.head(s))?;
         self.check_head("head", head)
     }
 
     /// Flushes and closes the sink; later calls fail with `NotOpen`.
     pub fn close(&self) -> Result<Head, SinkError> {
-        let head = self.call("close", |b, s| b.chainsink_audit_sink().call_close(s))?;
+        let head = self.call("close", |b, s| b.close(s))?;
         let mut live = self.lock();
         live.bindings = None;
         live.gone = Some(SinkError::NotOpen {
@@ -435,16 +640,17 @@ impl Sink {
         if let Some(gone) = &live.gone {
             return Err(gone.clone());
         }
+        if live.bindings.is_none() {
+            return Err(SinkError::NotOpen {
+                sink: self.name.to_string(),
+            });
+        }
+        live.prepare_call();
         let Some(bindings) = live.bindings.as_ref() else {
             return Err(SinkError::NotOpen {
                 sink: self.name.to_string(),
             });
         };
-        live.store.set_epoch_deadline(live.deadline_ticks);
-        if let Some(fuel) = live.fuel {
-            live.store.set_fuel(fuel).ok();
-        }
-        live.store.data_mut().start_call();
         match f(bindings, &mut live.store) {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => {
@@ -487,7 +693,42 @@ impl Sink {
     /// what was acknowledged, so a client resumes without duplicating.
     fn what_is_in_the_log(&self, live: &mut Live) -> String {
         let acknowledged = live.records;
-        let known = KnownTail::read(live.store.data().log(), self.chained);
+        let known = KnownTail::read(live.store.data().log(), self.chained, self.custom());
+        if self.custom() {
+            // Lines, not records: the host cannot read a custom format, and
+            // a partial line is only that (no torn-write rule applies).
+            return match known {
+                Ok(KnownTail {
+                    seq: Some(lines),
+                    needs_newline,
+                    ..
+                }) => {
+                    let partial = if needs_newline {
+                        ", then a partial line"
+                    } else {
+                        ""
+                    };
+                    if lines > acknowledged {
+                        format!(
+                            "the last acknowledged record is line {acknowledged}; the log has \
+                             {lines} whole line(s){partial}: lines {} to {lines} are in the log \
+                             without a receipt, so do not send them again",
+                            acknowledged + 1
+                        )
+                    } else {
+                        format!(
+                            "the last acknowledged record is line {acknowledged}, and the log \
+                             has {lines} whole line(s){partial}"
+                        )
+                    }
+                }
+                Ok(_) => format!("the last acknowledged record is line {acknowledged}"),
+                Err(e) => format!(
+                    "the last acknowledged record is line {acknowledged}; the log cannot be \
+                     read back: {e}"
+                ),
+            };
+        }
         match known {
             Ok(KnownTail {
                 seq: Some(last),
@@ -544,6 +785,25 @@ impl Sink {
     fn mark_rejected(&self, live: &mut Live, breach: &str) -> Option<String> {
         let state = live.store.data_mut();
         let (offset, mut bytes) = state.log_file.guard.take_rejected()?;
+        if self.custom() {
+            // The host cannot write a record in a format it does not know:
+            // the bytes stay unmarked, and the guard goes on from the log's
+            // real end (its lines counted again).
+            let note = match KnownTail::read_custom(state.log()) {
+                Ok(known) => {
+                    state.log_file.guard.resume(known);
+                    String::new()
+                }
+                Err(e) => format!(" (and the log's end cannot be read back: {e})"),
+            };
+            return Some(format!(
+                "the {} byte(s) it appended at log offset {offset} are not acknowledged; they \
+                 stay in the log unmarked, as the host writes nothing in a custom format ({}): \
+                 `chainsink verify --sink` will report them{note}",
+                bytes.len(),
+                self.info.format
+            ));
+        }
         let known = state.log_file.guard.known().unwrap_or_default();
         let mut out = Vec::new();
         if bytes.last() != Some(&b'\n') {
@@ -637,7 +897,7 @@ impl Sink {
         call: &'static str,
         head: wit::ChainHead,
     ) -> Result<Head, SinkError> {
-        if let Err(message) = check_hash_field(head.hash.as_deref(), self.chained) {
+        if let Err(message) = check_hash_field(head.hash.as_deref(), self.chained, self.custom()) {
             let err = SinkError::Contract {
                 sink: self.name.to_string(),
                 call,
@@ -682,7 +942,8 @@ impl Sink {
                     "receipt {i} has seq {}, after seq {last}; receipts must count up one by one",
                     r.seq
                 ));
-            } else if let Err(m) = check_hash_field(r.hash.as_deref(), self.chained) {
+            } else if let Err(m) = check_hash_field(r.hash.as_deref(), self.chained, self.custom())
+            {
                 problem = Some(format!("receipt {i}: {m}"));
             }
             last = r.seq;
@@ -722,8 +983,21 @@ impl Sink {
     }
 }
 
-fn check_hash_field(hash: Option<&str>, chained: bool) -> Result<(), String> {
+/// A hash a sink returned: there exactly when the chain is on; for
+/// `telemachy-json` 64 lowercase hex digits, for a custom format its own
+/// spelling (at most [`MAX_INFO_FIELD`] bytes, no control characters).
+fn check_hash_field(hash: Option<&str>, chained: bool, custom: bool) -> Result<(), String> {
     match (hash, chained) {
+        (Some(h), true) if custom => {
+            if !h.is_empty() && h.len() <= MAX_INFO_FIELD && !h.chars().any(char::is_control) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{:?} is not a hash (1 to {MAX_INFO_FIELD} bytes, no control characters)",
+                    h.chars().take(MAX_INFO_FIELD).collect::<String>()
+                ))
+            }
+        }
         (Some(h), true) => {
             if h.len() == 64
                 && h.bytes()

@@ -38,6 +38,10 @@ fn flood() -> Result<Receipt, SinkError> {
 }
 
 impl Guest for Component {
+    fn describe() -> chainsink_test_sink_common::chainsink::audit::types::SinkInfo {
+        chainsink_test_sink_common::describe("append-flood")
+    }
+
     fn open(_: Options) -> Result<ChainHead, SinkError> {
         head()
     }
@@ -63,4 +67,5 @@ impl Guest for Component {
     }
 }
 
+chainsink_test_sink_common::telemachy_verifier!(Component);
 chainsink_test_sink_common::export_sink!(Component);

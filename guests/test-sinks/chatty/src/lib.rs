@@ -51,6 +51,10 @@ fn write(event: &Event) -> Result<Receipt, SinkError> {
 }
 
 impl Guest for Component {
+    fn describe() -> chainsink_test_sink_common::chainsink::audit::types::SinkInfo {
+        chainsink_test_sink_common::describe("chatty")
+    }
+
     fn open(_: Options) -> Result<ChainHead, SinkError> {
         if log_file::size().map_err(SinkError::Io)? != 0 {
             return Err(SinkError::CorruptLog(
@@ -81,4 +85,5 @@ impl Guest for Component {
     }
 }
 
+chainsink_test_sink_common::telemachy_verifier!(Component);
 chainsink_test_sink_common::export_sink!(Component);

@@ -47,6 +47,10 @@ fn write(events: &[Event]) -> Result<Vec<Receipt>, SinkError> {
 }
 
 impl Guest for Component {
+    fn describe() -> chainsink_test_sink_common::chainsink::audit::types::SinkInfo {
+        chainsink_test_sink_common::describe("forker")
+    }
+
     fn open(_: Options) -> Result<ChainHead, SinkError> {
         head()
     }
@@ -72,4 +76,5 @@ impl Guest for Component {
     }
 }
 
+chainsink_test_sink_common::telemachy_verifier!(Component);
 chainsink_test_sink_common::export_sink!(Component);

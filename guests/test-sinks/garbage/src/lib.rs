@@ -41,6 +41,10 @@ fn junk() -> Result<Receipt, SinkError> {
 }
 
 impl Guest for Component {
+    fn describe() -> chainsink_test_sink_common::chainsink::audit::types::SinkInfo {
+        chainsink_test_sink_common::describe("garbage")
+    }
+
     fn open(_: Options) -> Result<ChainHead, SinkError> {
         head()
     }
@@ -66,4 +70,5 @@ impl Guest for Component {
     }
 }
 
+chainsink_test_sink_common::telemachy_verifier!(Component);
 chainsink_test_sink_common::export_sink!(Component);

@@ -30,6 +30,10 @@ fn spin() -> ! {
 }
 
 impl Guest for Component {
+    fn describe() -> chainsink_test_sink_common::chainsink::audit::types::SinkInfo {
+        chainsink_test_sink_common::describe("loop-forever")
+    }
+
     fn open(options: Options) -> Result<ChainHead, SinkError> {
         head(options.hash_chain)
     }
@@ -55,4 +59,5 @@ impl Guest for Component {
     }
 }
 
+chainsink_test_sink_common::telemachy_verifier!(Component);
 chainsink_test_sink_common::export_sink!(Component);

@@ -39,6 +39,10 @@ fn hoard() -> ! {
 }
 
 impl Guest for Component {
+    fn describe() -> chainsink_test_sink_common::chainsink::audit::types::SinkInfo {
+        chainsink_test_sink_common::describe("memory-bomb")
+    }
+
     fn open(options: Options) -> Result<ChainHead, SinkError> {
         head(options.hash_chain)
     }
@@ -64,4 +68,5 @@ impl Guest for Component {
     }
 }
 
+chainsink_test_sink_common::telemachy_verifier!(Component);
 chainsink_test_sink_common::export_sink!(Component);

@@ -26,6 +26,10 @@ fn head(hash_chain: bool) -> Result<ChainHead, SinkError> {
 }
 
 impl Guest for Component {
+    fn describe() -> chainsink_test_sink_common::chainsink::audit::types::SinkInfo {
+        chainsink_test_sink_common::describe("panicker")
+    }
+
     fn open(options: Options) -> Result<ChainHead, SinkError> {
         std::panic::set_hook(Box::new(|info| {
             diagnostics::log(Level::Error, &format!("sink panicked: {info}"));
@@ -54,4 +58,5 @@ impl Guest for Component {
     }
 }
 
+chainsink_test_sink_common::telemachy_verifier!(Component);
 chainsink_test_sink_common::export_sink!(Component);

@@ -53,6 +53,10 @@ fn write(event: &Event) -> Result<Receipt, SinkError> {
 }
 
 impl Guest for Component {
+    fn describe() -> chainsink_test_sink_common::chainsink::audit::types::SinkInfo {
+        chainsink_test_sink_common::describe("trap-once")
+    }
+
     fn open(_: Options) -> Result<ChainHead, SinkError> {
         std::panic::set_hook(Box::new(|info| {
             diagnostics::log(Level::Error, &format!("sink panicked: {info}"));
@@ -82,4 +86,5 @@ impl Guest for Component {
     }
 }
 
+chainsink_test_sink_common::telemachy_verifier!(Component);
 chainsink_test_sink_common::export_sink!(Component);

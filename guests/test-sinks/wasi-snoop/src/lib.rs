@@ -170,6 +170,10 @@ fn head() -> Result<ChainHead, SinkError> {
 }
 
 impl Guest for Component {
+    fn describe() -> chainsink_test_sink_common::chainsink::audit::types::SinkInfo {
+        chainsink_test_sink_common::describe("wasi-snoop")
+    }
+
     fn open(options: Options) -> Result<ChainHead, SinkError> {
         std::panic::set_hook(Box::new(|info| {
             diagnostics::log(Level::Error, &format!("sink panicked: {info}"));
@@ -209,4 +213,5 @@ impl Guest for Component {
     }
 }
 
+chainsink_test_sink_common::telemachy_verifier!(Component);
 chainsink_test_sink_common::export_sink!(Component);

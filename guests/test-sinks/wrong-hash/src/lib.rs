@@ -86,6 +86,10 @@ fn lie(event_type: &str, receipt: &mut Receipt) {
 }
 
 impl Guest for Component {
+    fn describe() -> chainsink_test_sink_common::chainsink::audit::types::SinkInfo {
+        chainsink_test_sink_common::describe("wrong-hash")
+    }
+
     fn open(options: Options) -> Result<ChainHead, SinkError> {
         if !options.hash_chain {
             return Err(SinkError::InvalidEvent(
@@ -144,4 +148,5 @@ impl Guest for Component {
     }
 }
 
+chainsink_test_sink_common::telemachy_verifier!(Component);
 chainsink_test_sink_common::export_sink!(Component);

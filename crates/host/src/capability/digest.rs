@@ -1,0 +1,80 @@
+//! The `digest` capability (WIT 0.2): SHA-256 computed by the host, natively
+//! (`sha2`, with SHA-NI where the CPU has it), for sinks that would
+//! otherwise run SHA-256 in wasm.
+//!
+//! Host code is not interrupted by the epoch deadline (only wasm code is),
+//! so one call may hash at most [`MAX_DIGEST_INPUT`] bytes: a sink cannot
+//! keep the host hashing for long in one call. Longer input gets an error
+//! and nothing is hashed. (The input has been copied out of the sink's
+//! memory by then; that copy is bounded by the sink's memory limit.) Many
+//! calls are no way around the sink's deadline either: the deadline is
+//! checked in the wasm between them.
+
+use chainsink_format::{Hash, MAX_RECORD_BYTES};
+
+use crate::bindings::v0_2;
+
+/// Most bytes one `digest.sha256` call hashes: the largest record
+/// ([`MAX_RECORD_BYTES`], 1 MiB), as `wit/audit.wit` promises.
+pub const MAX_DIGEST_INPUT: usize = MAX_RECORD_BYTES;
+
+/// SHA-256 of `data`, or why not (too long), as the `digest` import answers.
+pub fn sha256(data: &[u8]) -> Result<[u8; 32], String> {
+    if data.len() > MAX_DIGEST_INPUT {
+        return Err(format!(
+            "digest.sha256: {} bytes is more than the {MAX_DIGEST_INPUT} one call may hash \
+             (the largest record); nothing was hashed: hash longer data in the sink",
+            data.len()
+        ));
+    }
+    Ok(Hash::of(data).0)
+}
+
+/// The `digest` capability of one sink instance (it keeps no state).
+#[derive(Debug, Default)]
+pub(crate) struct DigestCtx;
+
+impl v0_2::chainsink::audit::digest::Host for DigestCtx {
+    fn sha256(&mut self, data: Vec<u8>) -> Result<Vec<u8>, String> {
+        sha256(&data).map(|d| d.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use v0_2::chainsink::audit::digest::Host;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn hashes_as_sha256_does() {
+        let mut ctx = DigestCtx;
+        // FIPS 180-2 test vectors.
+        assert_eq!(
+            hex(&ctx.sha256(b"abc".to_vec()).unwrap()),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            hex(&ctx.sha256(Vec::new()).unwrap()),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            hex(&ctx
+                .sha256(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".to_vec())
+                .unwrap()),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+        );
+        // The limit itself is allowed.
+        assert_eq!(ctx.sha256(vec![7; MAX_DIGEST_INPUT]).unwrap().len(), 32);
+    }
+
+    #[test]
+    fn refuses_input_over_the_bound() {
+        let err = DigestCtx.sha256(vec![0; MAX_DIGEST_INPUT + 1]).unwrap_err();
+        assert!(err.contains(&format!("{}", MAX_DIGEST_INPUT + 1)), "{err}");
+        assert!(err.contains("nothing was hashed"), "{err}");
+    }
+}
