@@ -171,15 +171,18 @@ python3 -c "import sys; sys.stdout.write((sys.argv[1] + '\n') * int(sys.argv[2])
 size=$(stat -c %s "$WORK/big.jsonl")
 cat "$WORK/big.jsonl" >/dev/null # page cache warm
 v1=() v2=() ssl=()
+sha256_of() {
+    if command -v openssl >/dev/null; then openssl dgst -sha256 "$1"; else sha256sum "$1"; fi
+}
 for ((r = 0; r < ROUNDS; r++)); do
     v1+=("$(timed "$CS" verify --threads 1 "$WORK/big.jsonl")")
-    ssl+=("$(timed openssl dgst -sha256 "$WORK/big.jsonl")")
+    ssl+=("$(timed sha256_of "$WORK/big.jsonl")")
     v2+=("$(timed "$CS" verify --threads 2 "$WORK/big.jsonl")")
 done
 v1=$(median "${v1[@]}")
 v2=$(median "${v2[@]}")
 ssl=$(median "${ssl[@]}")
-row "verify $VERIFY_RECORDS records ($(calc "$size / 1e6") MB), 1 thread" "$(calc "$size / 1e6 / $v1") MB/s" "\`openssl dgst -sha256\` of the file: $(calc "$size / 1e6 / $ssl") MB/s" "$(calc "$ssl / $v1")×" "≥ 0.8×"
+row "verify $VERIFY_RECORDS records ($(calc "$size / 1e6") MB), 1 thread" "$(calc "$size / 1e6 / $v1") MB/s" "\`$(command -v openssl >/dev/null && echo 'openssl dgst -sha256' || echo sha256sum)\` of the file: $(calc "$size / 1e6 / $ssl") MB/s" "$(calc "$ssl / $v1")×" "≥ 0.8×"
 row "verify, 2 threads against 1" "$(calc "$size / 1e6 / $v2") MB/s" "1 thread: $(calc "$size / 1e6 / $v1") MB/s" "$(calc "$v1 / $v2")×" "≥ 1.7× (idle machine)"
 
 # --- 7. verify of one 200 MB line against one 50 MB line ----------------------
@@ -209,4 +212,4 @@ for ((r = 0; r < ROUNDS; r++)); do
 done
 t50=$(median "${t50[@]}")
 t200=$(median "${t200[@]}")
-row "verify one $LINE_MB MB line against one $(calc "$LINE_MB / 4") MB line" "$(calc "$t200 * 1000") ms" "$(calc "$t50 * 1000") ms" "$(calc "$t200 / $t50")× the time for 4× the size" "4× (linear)"
+row "verify a log of one $LINE_MB MB line against one of $(calc "$LINE_MB / 4") MB (both refused: longer than any record; the time is the scan)" "$(calc "$t200 * 1000") ms" "$(calc "$t50 * 1000") ms" "$(calc "$t200 / $t50")× the time for 4× the size" "4× (linear)"
