@@ -525,20 +525,22 @@ const FIELDS: [&str; 8] = [
 ];
 const F_HASH: usize = 5;
 
-/// The index in [`FIELDS`] of an unescaped top-level key.
+/// The index in [`FIELDS`] of an unescaped top-level key: told apart by length and first byte,
+/// then confirmed with one comparison.
 #[inline]
 fn field_index(k: &[u8]) -> Option<usize> {
-    Some(match k {
-        b"actor" => 0,
-        b"event_type" => 1,
-        b"payload" => 2,
-        b"timestamp" => 3,
-        b"workflow_id" => 4,
-        b"hash" => 5,
-        b"prev_hash" => 6,
-        b"seq" => 7,
+    let f = match (k.len(), k.first()) {
+        (5, Some(b'a')) => 0,
+        (10, Some(b'e')) => 1,
+        (7, Some(b'p')) => 2,
+        (9, Some(b't')) => 3,
+        (11, Some(b'w')) => 4,
+        (4, Some(b'h')) => 5,
+        (9, Some(b'p')) => 6,
+        (3, Some(b's')) => 7,
         _ => return None,
-    })
+    };
+    (FIELDS[f].as_bytes() == k).then_some(f)
 }
 
 /// A container being scanned.
@@ -1511,8 +1513,17 @@ mod tests {
         for (i, f) in FIELDS.iter().enumerate() {
             assert_eq!(field_index(f.as_bytes()), Some(i));
         }
-        assert_eq!(field_index(b"hash2"), None);
-        assert_eq!(field_index(b""), None);
+        for other in [
+            &b"hash2"[..],
+            b"",
+            b"hasx",
+            b"actors",
+            b"prev_hasH",
+            b"tinestamp",
+            b"s",
+        ] {
+            assert_eq!(field_index(other), None);
+        }
     }
 
     #[test]
