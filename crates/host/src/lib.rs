@@ -14,6 +14,8 @@
 //! - [`sink`]: a live, thread-safe [`Sink`] instance, the host's guard on
 //!   what it appends, and group commit.
 //! - [`verify`]: the native verifier, over the same format crate the sink uses.
+//! - [`sink_verify`]: `verify --sink`, a sink's own verifier over its
+//!   (custom-format) log, read-only, in its sandbox.
 //! - [`stream`]: the `emit --stdin` JSON-lines protocol.
 //! - [`tenants`]: many independent sinks (component, log, limits, chain
 //!   each) in one runtime.
@@ -47,6 +49,7 @@ pub mod capability;
 pub mod inspect;
 pub mod runtime;
 pub mod sink;
+pub mod sink_verify;
 mod store;
 pub mod stream;
 pub mod tenants;

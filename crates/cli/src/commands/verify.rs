@@ -29,10 +29,19 @@ pub(crate) struct VerifyArgs {
     /// The log's verifier key (PREFIX.vkey from chainsink keygen), for --checkpoint.
     #[arg(long, value_name = "VKEY", requires = "checkpoint")]
     key: Option<PathBuf>,
+    /// Check the log with this sink's own verifier (for a sink that writes a
+    /// custom record format): it runs in the sandbox, the log read-only.
+    #[arg(long, value_name = "SINK.wasm", conflicts_with_all = ["strict", "checkpoint"])]
+    sink: Option<PathBuf>,
+    #[command(flatten)]
+    cache: crate::args::CacheArgs,
 }
 
 /// Verifies the log: exit 0 intact, 1 tampered, 2 unreadable.
 pub(crate) fn verify(args: &VerifyArgs) -> ExitCode {
+    if let Some(sink) = &args.sink {
+        return verify_with_sink(args, sink);
+    }
     let options = VerifyOptions {
         strict: args.strict,
         threads: usize::from(args.threads),
@@ -65,6 +74,26 @@ pub(crate) fn verify(args: &VerifyArgs) -> ExitCode {
                 })).collect::<Vec<_>>(),
             }),
         ),
+        Err(VerifyError::Tampered(t))
+            if t.line == 1 && chainsink_host::sink_verify::foreign_first_line(&args.log) =>
+        {
+            (
+                1,
+                format!(
+                    "chainsink: {log} is not a telemachy-json log (its first line is not a JSON \
+                     record); if a sink with its own record format wrote it, check it with \
+                     `chainsink verify --sink SINK.wasm {log}`",
+                    log = args.log.display()
+                ),
+                serde_json::json!({
+                    "ok": false,
+                    "line": 1,
+                    "offset": 0,
+                    "reason": "not-telemachy-json",
+                    "detail": "the first line is not a JSON record; check it with verify --sink SINK.wasm",
+                }),
+            )
+        }
         Err(VerifyError::Tampered(t)) => (
             1,
             format!("TAMPERED {}: {t}", args.log.display()),
@@ -114,4 +143,72 @@ fn progress_bar(log: &Path) -> Option<indicatif::ProgressBar> {
         .ok()?,
     );
     Some(bar)
+}
+
+/// `verify --sink`: the sink's own verifier over the log, read-only, in its
+/// sandbox (see `chainsink_host::sink_verify`): exit 0 intact, 1 tampered,
+/// 2 when it cannot be checked.
+fn verify_with_sink(args: &VerifyArgs, sink: &Path) -> ExitCode {
+    use chainsink_host::sink_verify::verify_with_sink as check;
+    let log = args.log.display();
+    let result = args
+        .cache
+        .runtime(chainsink_host::RuntimeConfig {
+            pooling: false,
+            ..chainsink_host::RuntimeConfig::default()
+        })
+        .and_then(|runtime| {
+            let component = runtime.load_file(sink)?;
+            Ok(check(&runtime, &component, &args.log)?)
+        });
+    let (code, text, json) = match result {
+        Ok(verified) => {
+            let by = format!(
+                "sink {} {} ({})",
+                verified.info.name, verified.info.version, verified.info.format
+            );
+            match verified.outcome {
+                Ok(r) => (
+                    0,
+                    format!(
+                        "OK {log}: {} record(s), {} bytes, verified by {by}{}",
+                        r.records,
+                        r.bytes,
+                        r.head
+                            .as_ref()
+                            .map(|h| format!("; head {h}"))
+                            .unwrap_or_default()
+                    ),
+                    serde_json::json!({
+                        "ok": true, "records": r.records, "head": r.head, "bytes": r.bytes,
+                        "format": verified.info.format.to_string(),
+                    }),
+                ),
+                Err(f) => (
+                    1,
+                    format!(
+                        "TAMPERED {log}: line {} (byte {}): {} (checked by {by})",
+                        f.line, f.offset, f.reason
+                    ),
+                    serde_json::json!({
+                        "ok": false, "line": f.line, "offset": f.offset, "detail": f.reason,
+                        "format": verified.info.format.to_string(),
+                    }),
+                ),
+            }
+        }
+        Err(e) => (
+            2,
+            format!("chainsink: {e:#}"),
+            serde_json::json!({"ok": false, "reason": "unreadable", "detail": format!("{e:#}")}),
+        ),
+    };
+    if args.json {
+        println!("{json}");
+    } else if code == 2 {
+        eprintln!("{text}");
+    } else {
+        println!("{text}");
+    }
+    ExitCode::from(code)
 }

@@ -7,10 +7,12 @@ use std::path::Path;
 
 use chainsink_host::runtime::world::WitVersion;
 use chainsink_host::sink::RecordFormat;
+use chainsink_host::sink_verify;
 use chainsink_host::verify::{VerifyOptions, verify_file};
 use chainsink_host::{LogFile, Sink};
 use chainsink_test_programs as guests;
 
+use crate::common::{run, stderr, stdout};
 use crate::sandbox::{event, options, runtime};
 
 /// Opens `wasm` on `log` with the default (third-party) append checks.
@@ -79,4 +81,167 @@ fn a_custom_format_sink_is_checked_by_structure_only_and_resumes() {
     let sink = open(guests::CHAINSINK_GUEST_TSV_CHAIN, &log);
     assert_eq!(sink.emit(&event("tsv", 4)).unwrap().seq, 5);
     sink.close().unwrap();
+}
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../workflows/example.yaml");
+
+/// `chainsink run workflows/example.yaml --dry-run` with `wasm`, into `log`.
+fn dry_run(wasm: &str, log: &Path) {
+    let out = run(
+        &[
+            "run",
+            EXAMPLE,
+            "--dry-run",
+            "--sink",
+            wasm,
+            "--log",
+            log.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// The 1-based line that holds byte `at` of `bytes` (its newline included).
+fn line_of(bytes: &[u8], at: usize) -> u64 {
+    bytes[..at].iter().filter(|&&b| b == b'\n').count() as u64 + 1
+}
+
+#[test]
+fn a_custom_format_log_verifies_with_its_sink_and_one_changed_byte_is_found_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("example.tsv");
+    dry_run(guests::CHAINSINK_GUEST_TSV_CHAIN, &log);
+    let original = std::fs::read(&log).unwrap();
+    let lines = original.iter().filter(|&&b| b == b'\n').count();
+    assert!(lines > 5, "{lines} records");
+
+    // The CLI: the sink's verifier passes the log.
+    let out = run(
+        &[
+            "verify",
+            "--sink",
+            guests::CHAINSINK_GUEST_TSV_CHAIN,
+            log.to_str().unwrap(),
+        ],
+        "",
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(text.contains(&format!("{lines} record(s)")), "{text}");
+    assert!(text.contains("custom(tsv-chain/1)"), "{text}");
+
+    // Native verify says it is not its format, and what to run, on one line.
+    let out = run(&["verify", log.to_str().unwrap()], "");
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+    assert!(text.contains("not a telemachy-json log"), "{text}");
+    assert!(text.contains("chainsink verify --sink SINK.wasm"), "{text}");
+    assert!(!text.contains("torn"), "{text}");
+
+    // One byte changed anywhere is reported at its line: every byte of the
+    // first line and the last, and one byte in 7 elsewhere (library API,
+    // one runtime; each check is a fresh instance).
+    let runtime = runtime();
+    let component = runtime
+        .load_file(Path::new(guests::CHAINSINK_GUEST_TSV_CHAIN))
+        .unwrap();
+    let first_end = original.iter().position(|&b| b == b'\n').unwrap();
+    let last_start = original[..original.len() - 1]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .unwrap()
+        + 1;
+    let positions =
+        (0..original.len()).filter(|&i| i <= first_end || i >= last_start || i % 7 == 3);
+    let tampered = dir.path().join("tampered.tsv");
+    let mut checked = 0;
+    for at in positions {
+        let mut bytes = original.clone();
+        bytes[at] = if bytes[at] == b'a' { b'b' } else { b'a' };
+        std::fs::write(&tampered, &bytes).unwrap();
+        let verdict = sink_verify::verify_with_sink(&runtime, &component, &tampered).unwrap();
+        let failure = verdict
+            .outcome
+            .expect_err(&format!("byte {at} changed, but the log verified"));
+        assert_eq!(
+            failure.line,
+            line_of(&original, at),
+            "byte {at} changed: {failure:?}"
+        );
+        checked += 1;
+    }
+    assert!(checked > 100, "{checked}");
+
+    // And through the CLI, one byte in the middle.
+    let mut bytes = original.clone();
+    let at = original.len() / 2;
+    bytes[at] = if bytes[at] == b'a' { b'b' } else { b'a' };
+    std::fs::write(&tampered, &bytes).unwrap();
+    let out = run(
+        &[
+            "verify",
+            "--sink",
+            guests::CHAINSINK_GUEST_TSV_CHAIN,
+            tampered.to_str().unwrap(),
+        ],
+        "",
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "TAMPERED {}: line {} ",
+            tampered.display(),
+            line_of(&original, at)
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_verifier_that_appends_during_verify_gets_nothing_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    dry_run(guests::CHAINSINK_GUEST_V0_1_0, &log);
+    let before = std::fs::read(&log).unwrap();
+    let out = run(
+        &[
+            "verify",
+            "--sink",
+            guests::CHAINSINK_GUEST_GARBAGE,
+            log.to_str().unwrap(),
+        ],
+        "",
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("append during verify refused"), "{text}");
+    assert!(text.contains("read-only"), "{text}");
+    assert!(text.contains("sync refused"), "{text}");
+    assert_eq!(std::fs::read(&log).unwrap(), before, "the log changed");
+}
+
+#[test]
+fn a_wit_0_1_0_sink_runs_the_example_and_its_log_verifies_natively() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    dry_run(guests::CHAINSINK_GUEST_V0_1_0, &log);
+    let out = run(&["verify", log.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // It has no verifier: verify --sink says to verify natively.
+    let out = run(
+        &[
+            "verify",
+            "--sink",
+            guests::CHAINSINK_GUEST_V0_1_0,
+            log.to_str().unwrap(),
+        ],
+        "",
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("exports no verifier"), "{err}");
+    assert!(err.contains("run `chainsink verify LOG`"), "{err}");
 }

@@ -88,15 +88,6 @@ impl<T: 'static> AuditSinkPre<T> {
         &self.pre
     }
 
-    /// The WIT version it exports.
-    #[expect(dead_code, reason = "used by `chainsink verify --sink` (next commit)")]
-    pub(crate) fn version(&self) -> WitVersion {
-        match self.indices {
-            Indices::V0_1(_) => WitVersion::V0_1,
-            Indices::V0_2 { .. } => WitVersion::V0_2,
-        }
-    }
-
     /// Whether it exports a `verifier`.
     pub(crate) fn has_verifier(&self) -> bool {
         matches!(
@@ -136,7 +127,6 @@ pub(crate) enum SinkExports {
         /// Its `sink`.
         sink: sink_v0_2::Guest,
         /// Its `verifier`, if it exports one.
-        #[expect(dead_code, reason = "used by `chainsink verify --sink` (next commit)")]
         verifier: Option<verifier_v0_2::Guest>,
     },
 }
@@ -157,7 +147,6 @@ impl SinkExports {
     }
 
     /// `verifier.verify`; `None` when it exports no verifier.
-    #[expect(dead_code, reason = "used by `chainsink verify --sink` (next commit)")]
     pub(crate) fn verify(
         &self,
         store: impl AsContextMut,

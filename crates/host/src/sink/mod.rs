@@ -1029,7 +1029,7 @@ fn instantiate(
 }
 
 /// Names the trap: deadline, memory, or the wasm trap code.
-fn describe_trap(e: &wasmtime::Error) -> String {
+pub(crate) fn describe_trap(e: &wasmtime::Error) -> String {
     if let Some(limit) = e.downcast_ref::<crate::runtime::limits::LimitExceeded>() {
         return limit.to_string();
     }

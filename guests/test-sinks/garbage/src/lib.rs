@@ -4,6 +4,10 @@
 //! receipt that looks right: the next seq and a well-formed hash. Only the
 //! bytes give it away; the host must notice, refuse the receipt and discard
 //! the instance rather than acknowledge an event that was never recorded.
+//!
+//! Its `verifier.verify` tries to write too: it appends junk to the log it
+//! was granted read-only, and reports what the host answered, so a test can
+//! see that nothing was written.
 
 use std::cell::Cell;
 
@@ -70,5 +74,26 @@ impl Guest for Component {
     }
 }
 
-chainsink_test_sink_common::telemachy_verifier!(Component);
+impl chainsink_test_sink_common::exports::chainsink::audit::verifier::Guest for Component {
+    fn verify() -> Result<
+        chainsink_test_sink_common::chainsink::audit::types::VerifyReport,
+        chainsink_test_sink_common::chainsink::audit::types::VerifyFailure,
+    > {
+        let answer = match log_file::append(GARBAGE) {
+            Ok(offset) => format!("append during verify landed at offset {offset}"),
+            Err(e) => format!("append during verify refused: {e}"),
+        };
+        let sync = match log_file::sync() {
+            Ok(()) => "sync worked".to_string(),
+            Err(e) => format!("sync refused: {e}"),
+        };
+        Err(
+            chainsink_test_sink_common::chainsink::audit::types::VerifyFailure {
+                line: 1,
+                offset: 0,
+                reason: format!("{answer}; {sync}"),
+            },
+        )
+    }
+}
 chainsink_test_sink_common::export_sink!(Component);
