@@ -13,6 +13,7 @@ use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
 
 use crate::runtime::world::WitVersion;
 use crate::runtime::{Origin, SinkRuntime};
+use crate::sink::SinkInfo;
 
 /// What the bytes are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +93,10 @@ pub struct Inspection {
     /// The WIT version it was built against (from its `sink` export), when
     /// this host loads that version.
     pub wit_version: Option<WitVersion>,
+    /// What it says it is (`describe`, run on an empty in-memory log), or
+    /// what the host takes a 0.1 sink to be; `Err` when `describe` failed.
+    /// None unless it fits.
+    pub info: Option<Result<SinkInfo, String>>,
     /// Everything that keeps it from fitting the `audit-sink` world; empty when it fits.
     pub problems: Vec<String>,
 }
@@ -110,6 +115,7 @@ pub fn inspect(runtime: &SinkRuntime, name: &str, bytes: &[u8]) -> Inspection {
         wasi: false,
         origin: None,
         wit_version: None,
+        info: None,
         problems: Vec::new(),
     };
     match kind {
@@ -161,6 +167,14 @@ pub fn inspect(runtime: &SinkRuntime, name: &str, bytes: &[u8]) -> Inspection {
     let check = runtime.check_world(&component);
     inspection.wit_version = check.version;
     inspection.problems = check.problems;
+    if inspection.problems.is_empty() {
+        inspection.info = Some(
+            runtime
+                .load_bytes(name, bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|c| crate::sink_verify::describe(runtime, &c).map_err(|e| e.to_string())),
+        );
+    }
     inspection
 }
 
@@ -172,7 +186,7 @@ impl Inspection {
 
     /// Whether the component fits the `audit-sink` world (and so loads as a sink).
     pub fn fits(&self) -> bool {
-        self.problems.is_empty()
+        self.problems.is_empty() && !matches!(self.info, Some(Err(_)))
     }
 
     /// The report as text, as `chainsink inspect` prints it.
@@ -205,6 +219,33 @@ impl Inspection {
             render_items(&mut s, &self.imports);
             let _ = writeln!(s, "  exports: {}", self.exports.len());
             render_items(&mut s, &self.exports);
+        }
+        if let Some(v) = self.wit_version {
+            let _ = writeln!(s, "  wit:     chainsink:audit@{v}");
+        }
+        match &self.info {
+            Some(Ok(info)) if info.described => {
+                let _ = writeln!(
+                    s,
+                    "  sink:    {} {}, writes {}, verifier: {}",
+                    info.name,
+                    info.version,
+                    info.format,
+                    if info.verifier { "yes" } else { "no" }
+                );
+            }
+            Some(Ok(info)) => {
+                let _ = writeln!(
+                    s,
+                    "  sink:    a WIT {} sink does not describe itself: taken to write {}, \
+                     verifier: no",
+                    info.wit, info.format
+                );
+            }
+            Some(Err(e)) => {
+                let _ = writeln!(s, "  sink:    describe() failed: {e}");
+            }
+            None => {}
         }
         if self.fits() {
             let _ = writeln!(s, "fits {}: yes", self.world_name());
@@ -247,6 +288,14 @@ impl Inspection {
             "wasi": self.wasi,
             "world": self.world_name(),
             "wit_version": self.wit_version.map(|v| v.version()),
+            "sink": match &self.info {
+                Some(Ok(i)) => json!({
+                    "name": i.name, "version": i.version, "format": i.format.to_string(),
+                    "described": i.described, "verifier": i.verifier,
+                }),
+                Some(Err(e)) => json!({"error": e}),
+                None => Value::Null,
+            },
             "fits": self.fits(),
             "problems": self.problems,
         })

@@ -245,3 +245,25 @@ fn a_wit_0_1_0_sink_runs_the_example_and_its_log_verifies_natively() {
     assert!(err.contains("exports no verifier"), "{err}");
     assert!(err.contains("run `chainsink verify LOG`"), "{err}");
 }
+
+#[test]
+fn inspect_says_which_version_and_format_a_sink_has() {
+    let out = run(&["inspect", guests::CHAINSINK_GUEST_TSV_CHAIN], "");
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("  wit:     chainsink:audit@0.2.0"), "{text}");
+    assert!(
+        text.contains("  sink:    tsv-chain 0.1.0, writes custom(tsv-chain/1), verifier: yes"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fits chainsink:audit/audit-sink@0.2.0: yes"),
+        "{text}"
+    );
+    let out = run(&["inspect", "--json", guests::CHAINSINK_GUEST_V0_1_0], "");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["wit_version"], "0.1.0");
+    assert_eq!(json["sink"]["format"], "telemachy-json");
+    assert_eq!(json["sink"]["described"], false);
+    assert_eq!(json["world"], "chainsink:audit/audit-sink@0.1.0");
+}

@@ -648,6 +648,108 @@ mod tests {
         assert!(err.contains("middle of a line"), "{err}");
     }
 
+    /// A guard for a custom-format sink on a log of `lines` whole lines
+    /// (`partial`: then a partial line) ending at byte `end`.
+    fn custom_guard(lines: u64, end: u64, partial: bool) -> AppendGuard {
+        let mut g = AppendGuard::new(true);
+        g.set_custom(true);
+        g.resume(KnownTail {
+            hash: None,
+            seq: Some(lines),
+            end,
+            needs_newline: partial,
+        });
+        g
+    }
+
+    fn custom_receipt(seq: u64) -> wit::Receipt {
+        wit::Receipt {
+            seq,
+            hash: Some(format!("h{seq}")),
+        }
+    }
+
+    /// No structural message may call a whole custom line torn or ask for JSON.
+    fn no_json_talk(err: &str) {
+        assert!(!err.contains("torn"), "{err}");
+        assert!(!err.contains("JSON") && !err.contains("RFC 8259"), "{err}");
+    }
+
+    #[test]
+    fn a_custom_format_is_checked_by_structure_only() {
+        // Lines that are not JSON at all pass, numbered on from the log's lines.
+        let mut g = custom_guard(3, 30, false);
+        g.appended(30, b"4\tnot json\n5\t{\n");
+        g.check(&[custom_receipt(4), custom_receipt(5)], true)
+            .unwrap();
+        g.appended(45, b"6\tx\n");
+        g.check(&[custom_receipt(6)], true).unwrap();
+
+        // A receipt whose seq is not its line number.
+        let mut g = custom_guard(3, 30, false);
+        g.appended(30, b"a\n");
+        let err = g.check(&[custom_receipt(5)], true).unwrap_err();
+        assert!(err.contains("is line 4 of the log"), "{err}");
+        no_json_talk(&err);
+
+        // Two lines for one receipt, and one line for two.
+        let mut g = custom_guard(0, 0, false);
+        g.appended(0, b"a\nb\n");
+        let err = g.check(&[custom_receipt(1)], true).unwrap_err();
+        assert!(err.contains("more lines than the 1 receipt"), "{err}");
+        no_json_talk(&err);
+        let mut g = custom_guard(0, 0, false);
+        g.appended(0, b"a\n");
+        let err = g
+            .check(&[custom_receipt(1), custom_receipt(2)], true)
+            .unwrap_err();
+        assert!(err.contains("2 receipt(s) but appended 1 line(s)"), "{err}");
+
+        // A line without its newline, and an append away from the end.
+        let mut g = custom_guard(0, 0, false);
+        g.appended(0, b"a\nb");
+        let err = g.check(&[custom_receipt(1)], true).unwrap_err();
+        assert!(err.contains("middle of a line"), "{err}");
+        no_json_talk(&err);
+        let mut g = custom_guard(2, 20, false);
+        g.appended(25, b"c\n");
+        let err = g.check(&[custom_receipt(3)], true).unwrap_err();
+        assert!(err.contains("the log ended at 20"), "{err}");
+    }
+
+    #[test]
+    fn a_custom_log_that_ends_in_a_partial_line_must_be_closed_first() {
+        let mut g = custom_guard(2, 20, true);
+        g.appended(20, b"3\tx\n");
+        let err = g.check(&[custom_receipt(3)], true).unwrap_err();
+        assert!(err.contains("partial line"), "{err}");
+        no_json_talk(&err);
+        // Closed with a newline, the partial line counts as line 3.
+        let mut g = custom_guard(2, 20, true);
+        g.appended(20, b"\n4\tx\n");
+        g.check(&[custom_receipt(4)], true).unwrap();
+    }
+
+    #[test]
+    fn the_line_count_of_a_custom_log_is_read_natively() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.tsv");
+        std::fs::write(&path, b"1\ta\n2\tb\n3\tpart").unwrap();
+        let log = LogFile::open(&path).unwrap();
+        let known = KnownTail::read(&log, true, true).unwrap();
+        assert_eq!(
+            known,
+            KnownTail {
+                hash: None,
+                seq: Some(2),
+                end: 14,
+                needs_newline: true
+            }
+        );
+        // The telemachy rule would refuse this log; the custom one does not judge it.
+        assert!(KnownTail::read(&log, true, false).is_err());
+    }
+
     #[test]
     fn a_recovered_torn_write_is_accepted() {
         let mut g = AppendGuard::new(true);
