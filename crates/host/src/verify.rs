@@ -642,7 +642,7 @@ impl Chunk {
 }
 
 /// Most chunks in memory at once, however many threads: bounds memory to about
-/// `MAX_CHUNKS * BUF` (34 MiB).
+/// `MAX_CHUNKS * BUF` (32 MiB).
 const MAX_CHUNKS: usize = 16;
 
 /// A chunk and its place in the log's order.
