@@ -27,7 +27,7 @@ fn package_version(file: &Path) -> String {
 
 fn main() {
     let root = workspace_root();
-    rerun_if_changed(&root, &["guests/sink"]);
+    rerun_if_changed(&root, &["guests/sink", "crates/sdk"]);
     let current = package_version(&root.join("wit/audit.wit"));
     let v0_1 = package_version(&root.join("wit/since_v0.1.0/audit.wit"));
     println!("cargo:rustc-env=CHAINSINK_WIT_VERSION={current}");

@@ -4,7 +4,7 @@
 //!
 //! 1. Emit events/s through the wasm sink (the real host API: mutex, time
 //!    stamp, component call, receipt checks) against the same writer code
-//!    (`chainsink-guest-sink`'s `ChainWriter`) compiled natively, over the
+//!    (`chainsink-sdk`'s `ChainWriter`, the default sink's) compiled natively, over the
 //!    same `LogFile` I/O: one `write` per record, durability none, chain on.
 //! 2. Resume (instantiate + open: read the tail, seed the chain) on logs of
 //!    10k, 100k and 1M records.
@@ -12,10 +12,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chainsink_guest_sink::bindings::chainsink::audit::diagnostics::Level;
-use chainsink_guest_sink::bindings::chainsink::audit::types as wit;
-use chainsink_guest_sink::writer::{ChainWriter, LogIo};
 use chainsink_host::{Actor, Durability, Event, LogFile, SinkLimits, SinkOptions, SinkRuntime};
+use chainsink_sdk::Level;
+use chainsink_sdk::bindings::chainsink::audit::types as wit;
+use chainsink_sdk::writer::{ChainWriter, LogIo};
 
 /// The native side: the same writer over the host's `LogFile`.
 struct NativeLog(LogFile);
@@ -63,6 +63,14 @@ fn wit_event() -> wit::Event {
         },
         payload: PAYLOAD.into(),
     }
+}
+
+/// The writer's events: each payload parsed, as the sink parses it per call.
+fn parsed(events: Vec<wit::Event>) -> Vec<chainsink_sdk::Event> {
+    events
+        .into_iter()
+        .map(|e| chainsink_sdk::Event::from_wit(e).unwrap())
+        .collect()
 }
 
 fn sink_options() -> SinkOptions {
@@ -143,7 +151,7 @@ fn native_batch(path: &Path, n: usize, batch: usize) -> f64 {
                 e
             })
             .collect();
-        w.append(&events).unwrap();
+        w.append(&parsed(events)).unwrap();
     }
     let secs = start.elapsed().as_secs_f64();
     w.flush().unwrap();
@@ -159,7 +167,7 @@ fn native_emit(path: &Path, n: usize) -> f64 {
         // Stamp each event as the host does, so both sides format a time.
         let mut e = event.clone();
         e.timestamp = chainsink_host::timestamp::now();
-        w.append(std::slice::from_ref(&e)).unwrap();
+        w.append(&parsed(vec![e])).unwrap();
     }
     let secs = start.elapsed().as_secs_f64();
     w.flush().unwrap();
@@ -173,7 +181,7 @@ fn build_log(path: &Path, records: usize) {
     let mut left = records;
     while left > 0 {
         let k = left.min(batch.len());
-        w.append(&batch[..k]).unwrap();
+        w.append(&parsed(batch[..k].to_vec())).unwrap();
         left -= k;
     }
 }
