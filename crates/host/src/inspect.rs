@@ -46,6 +46,95 @@ impl WasmKind {
     }
 }
 
+/// The language a sink was written in, as far as its bytes tell, so that
+/// load errors can give advice that fits the author's toolchain.
+///
+/// Told from the marks toolchains leave: the `producers` section (`rustc`,
+/// `wit-bindgen-rust`, `ComponentizeJS`) and componentize-py's runtime
+/// modules (`componentize_py_runtime`, `libpython3`), which carry no
+/// language tag of their own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkLanguage {
+    /// Built by rustc (wit-bindgen, chainsink-sdk).
+    Rust,
+    /// Built by componentize-py.
+    Python,
+    /// Built by componentize-js (`jco componentize`).
+    JavaScript,
+    /// No mark we know.
+    Unknown,
+}
+
+impl SinkLanguage {
+    /// Tells from `bytes` which toolchain built them.
+    pub fn of(bytes: &[u8]) -> SinkLanguage {
+        let has = |needle: &[u8]| memchr::memmem::find(bytes, needle).is_some();
+        // Python and JS first: their components also hold Rust-built parts.
+        if has(b"ComponentizeJS") || has(b"componentize-js") {
+            SinkLanguage::JavaScript
+        } else if has(b"componentize_py_runtime") || has(b"componentize-py") || has(b"libpython3") {
+            SinkLanguage::Python
+        } else if has(b"wit-bindgen-rust") || has(b"rustc") {
+            SinkLanguage::Rust
+        } else {
+            SinkLanguage::Unknown
+        }
+    }
+
+    /// `Rust`, `Python`, `JavaScript` or `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SinkLanguage::Rust => "Rust",
+            SinkLanguage::Python => "Python",
+            SinkLanguage::JavaScript => "JavaScript",
+            SinkLanguage::Unknown => "unknown",
+        }
+    }
+
+    /// How to rebuild a sink in this language so that it fits the world
+    /// (`docs/writing-a-sink.md` has the whole guide).
+    pub fn rebuild_advice(self) -> &'static str {
+        match self {
+            SinkLanguage::Rust => {
+                "implement chainsink_sdk::Sink, end the crate with `export_sink!`, and build it \
+                 with `cargo build --release --target wasm32-wasip2` (`chainsink new-sink --lang \
+                 rust DIR` writes a project that does)"
+            }
+            SinkLanguage::Python => {
+                "subclass chainsink_sdk.ChainSink in app.py, end it with `Sink, Verifier = \
+                 export(...)`, and build it with `componentize-py -d wit -w audit-sink componentize \
+                 app -o sink.wasm` against the wit/ that `chainsink new-sink --lang python DIR` \
+                 writes"
+            }
+            SinkLanguage::JavaScript => {
+                "export the sink from sink.js with the SDK's exportSink and build it with `npm run \
+                 build` (componentize-js against the wit/ that `chainsink new-sink --lang js DIR` \
+                 writes)"
+            }
+            SinkLanguage::Unknown => {
+                "build it against wit/audit.wit (world audit-sink), exporting \
+                 chainsink:audit/sink; see docs/writing-a-sink.md, or start from `chainsink \
+                 new-sink --lang rust|python|js DIR`"
+            }
+        }
+    }
+
+    /// How to turn a core module in this language into a component.
+    pub fn componentize_advice(self) -> &'static str {
+        match self {
+            SinkLanguage::Rust => {
+                "build for wasm32-wasip2, which makes a component directly, or run `wasm-tools \
+                 component new` on the module"
+            }
+            _ => {
+                "turn it into a component that implements wit/audit.wit (Rust: build for \
+                 wasm32-wasip2 or run `wasm-tools component new`; Python: componentize-py; \
+                 JavaScript: jco componentize)"
+            }
+        }
+    }
+}
+
 /// One import or export of a component.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorldItem {
@@ -80,6 +169,8 @@ pub struct Inspection {
     pub sha256: String,
     /// What the bytes are.
     pub kind: WasmKind,
+    /// The language it was written in, as far as its bytes tell.
+    pub language: SinkLanguage,
     /// Its imports (empty unless it compiled).
     pub imports: Vec<WorldItem>,
     /// Its exports (empty unless it compiled).
@@ -109,6 +200,7 @@ pub fn inspect(runtime: &SinkRuntime, name: &str, bytes: &[u8]) -> Inspection {
         size: bytes.len(),
         sha256: chainsink_format::Hash::of(bytes).to_hex(),
         kind,
+        language: SinkLanguage::of(bytes),
         imports: Vec::new(),
         exports: Vec::new(),
         resources: None,
@@ -194,6 +286,7 @@ impl Inspection {
         let mut s = String::new();
         let _ = writeln!(s, "{}", self.name);
         let _ = writeln!(s, "  kind:    {}", self.kind.as_str());
+        let _ = writeln!(s, "  written in: {}", self.language.as_str());
         let _ = writeln!(
             s,
             "  size:    {} bytes ({:.1} KiB)",
@@ -276,6 +369,7 @@ impl Inspection {
         json!({
             "name": self.name,
             "kind": self.kind.as_str(),
+            "language": self.language.as_str(),
             "size": self.size,
             "sha256": self.sha256,
             "imports": items(&self.imports),
@@ -429,6 +523,65 @@ fn type_name(t: &Type, depth: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_language_comes_from_the_toolchains_marks() {
+        let with = |mark: &[u8]| [b"\0asm\x0d\0\x01\0 producers ".as_slice(), mark].concat();
+        assert_eq!(
+            SinkLanguage::of(&with(b"processed-by ComponentizeJS0.23.0")),
+            SinkLanguage::JavaScript
+        );
+        assert_eq!(
+            SinkLanguage::of(&with(b"componentize_py_runtime.wasm")),
+            SinkLanguage::Python
+        );
+        assert_eq!(
+            SinkLanguage::of(&with(b"libpython3.14.so")),
+            SinkLanguage::Python
+        );
+        assert_eq!(
+            SinkLanguage::of(&with(b"language Rust processed-by rustc 1.95.0")),
+            SinkLanguage::Rust
+        );
+        assert_eq!(
+            SinkLanguage::of(&with(b"wit-bindgen-rust 0.46")),
+            SinkLanguage::Rust
+        );
+        assert_eq!(SinkLanguage::of(&with(b"clang 19")), SinkLanguage::Unknown);
+        // A JS or Python component also holds Rust-built parts: those win.
+        assert_eq!(
+            SinkLanguage::of(&with(b"rustc ComponentizeJS")),
+            SinkLanguage::JavaScript
+        );
+        assert_eq!(
+            SinkLanguage::of(&with(b"rustc componentize-py")),
+            SinkLanguage::Python
+        );
+        // The advice names the language's own build command.
+        assert!(
+            SinkLanguage::Python
+                .rebuild_advice()
+                .contains("componentize-py")
+        );
+        assert!(
+            SinkLanguage::JavaScript
+                .rebuild_advice()
+                .contains("npm run build")
+        );
+        assert!(
+            SinkLanguage::Rust
+                .rebuild_advice()
+                .contains("wasm32-wasip2")
+        );
+    }
+
+    #[test]
+    fn the_default_sink_is_told_as_rust() {
+        assert_eq!(
+            SinkLanguage::of(crate::runtime::DEFAULT_SINK_WASM),
+            SinkLanguage::Rust
+        );
+    }
 
     #[test]
     fn kinds_from_the_header() {

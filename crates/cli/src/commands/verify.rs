@@ -74,23 +74,27 @@ pub(crate) fn verify(args: &VerifyArgs) -> ExitCode {
                 })).collect::<Vec<_>>(),
             }),
         ),
+        // A first line that is not JSON at all may be another sink's own
+        // format: say what is wrong, as for any log, then how to check it.
         Err(VerifyError::Tampered(t))
             if t.line == 1 && chainsink_host::sink_verify::foreign_first_line(&args.log) =>
         {
             (
                 1,
                 format!(
-                    "chainsink: {log} is not a telemachy-json log (its first line is not a JSON \
-                     record); if a sink with its own record format wrote it, check it with \
+                    "TAMPERED {log}: {t}; it is not a telemachy-json log (its first line is not a \
+                     JSON record): if a sink with its own record format wrote it, check it with \
                      `chainsink verify --sink SINK.wasm {log}`",
                     log = args.log.display()
                 ),
                 serde_json::json!({
                     "ok": false,
-                    "line": 1,
-                    "offset": 0,
-                    "reason": "not-telemachy-json",
-                    "detail": "the first line is not a JSON record; check it with verify --sink SINK.wasm",
+                    "line": t.line,
+                    "offset": t.offset,
+                    "reason": t.kind.as_str(),
+                    "detail": t.detail,
+                    "records_ok": t.records_before,
+                    "hint": "not-telemachy-json: the first line is not a JSON record; check it with verify --sink SINK.wasm",
                 }),
             )
         }

@@ -53,6 +53,66 @@ fn a_sink_that_is_not_wasm_gets_one_line_that_says_so() {
     );
 }
 
+/// An empty component (it exports nothing, so it fits no sink world) that
+/// carries `mark` in a custom section, where toolchains leave theirs.
+fn empty_component_marked(mark: &str) -> Vec<u8> {
+    let name = b"producers-mark";
+    let mut section = vec![name.len() as u8];
+    section.extend_from_slice(name);
+    section.extend_from_slice(mark.as_bytes());
+    let mut bytes = b"\0asm\x0d\0\x01\0".to_vec();
+    bytes.push(0); // custom section
+    assert!(section.len() < 128, "one-byte LEB128 size");
+    bytes.push(section.len() as u8);
+    bytes.extend_from_slice(&section);
+    bytes
+}
+
+#[test]
+fn a_sink_that_does_not_fit_gets_advice_for_its_own_language() {
+    let dir = tempfile::tempdir().unwrap();
+    for (mark, language, advice) in [
+        (
+            "processed-by ComponentizeJS0.23.0",
+            "JavaScript sink",
+            "npm run build",
+        ),
+        (
+            "componentize_py_runtime.wasm",
+            "Python sink",
+            "componentize-py -d wit",
+        ),
+        (
+            "processed-by rustc 1.95.0",
+            "Rust sink",
+            "--target wasm32-wasip2",
+        ),
+        (
+            "processed-by clang 19",
+            "unknown sink",
+            "docs/writing-a-sink.md",
+        ),
+    ] {
+        let sink = dir.path().join("sink.wasm");
+        std::fs::write(&sink, empty_component_marked(mark)).unwrap();
+        let out = dry_run_with_sink(sink.to_str().unwrap(), &dir.path().join("a.jsonl"));
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        let lines = errors(&out);
+        assert_eq!(lines.len(), 1, "one line: {lines:#?}");
+        let line = &lines[0];
+        assert!(
+            line.contains(sink.to_str().unwrap()),
+            "names the sink: {line}"
+        );
+        assert!(
+            line.contains("does not export"),
+            "says what is wrong: {line}"
+        );
+        assert!(line.contains(language), "{mark}: {line}");
+        assert!(line.contains(advice), "{mark}: {line}");
+    }
+}
+
 #[test]
 fn a_missing_sink_states_the_os_error_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -102,14 +102,20 @@ pub enum LoadError {
     },
     /// The component does not implement the `audit-sink` world.
     #[error(
-        "sink {name} does not fit the chainsink:audit/audit-sink world (wit/audit.wit):\n{}",
-        problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+        "sink {name} does not fit the chainsink:audit/audit-sink world (wit/audit.wit):\n{}\n  \
+         to fix it ({} sink): {advice}",
+        problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"),
+        language.as_str()
     )]
     Mismatch {
         /// The sink's name (its path).
         name: String,
         /// Each thing that is wrong.
         problems: Vec<String>,
+        /// The language it was written in, as its bytes tell.
+        language: crate::inspect::SinkLanguage,
+        /// How to fix it with that language's toolchain.
+        advice: &'static str,
     },
     /// The engine could not be configured.
     #[error("cannot set up the wasm engine: {0}")]
@@ -438,6 +444,19 @@ impl SinkRuntime {
     pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<SinkComponent, LoadError> {
         let (component, sha256, origin) = self.compile(name, bytes)?;
         self.check(name, component, sha256, bytes.len(), origin)
+            .map_err(|e| match e {
+                // The advice fits the toolchain that built it.
+                LoadError::Mismatch { name, problems, .. } => {
+                    let language = crate::inspect::SinkLanguage::of(bytes);
+                    LoadError::Mismatch {
+                        name,
+                        problems,
+                        language,
+                        advice: language.rebuild_advice(),
+                    }
+                }
+                other => other,
+            })
     }
 
     /// The compiled form of `bytes`: from this runtime's table, the disk
@@ -611,6 +630,8 @@ impl SinkRuntime {
             (check, None) => Err(LoadError::Mismatch {
                 name: name.into(),
                 problems: check.problems,
+                language: crate::inspect::SinkLanguage::Unknown,
+                advice: crate::inspect::SinkLanguage::Unknown.rebuild_advice(),
             }),
         }
     }
@@ -712,11 +733,10 @@ fn compile_problem(bytes: &[u8], e: &wasmtime::Error, pooling: bool) -> String {
         WasmKind::NotWasm => "is not WebAssembly (it does not start with the `\\0asm` magic \
                               bytes): give the path of a sink component (.wasm)"
             .into(),
-        WasmKind::CoreModule => "is a core wasm module, not a component: turn it into a \
-                                 component that implements wit/audit.wit (Rust: `wasm-tools \
-                                 component new`, or build for wasm32-wasip2; Python: \
-                                 componentize-py; JavaScript: jco componentize)"
-            .into(),
+        WasmKind::CoreModule => format!(
+            "is a core wasm module, not a component: {}",
+            crate::inspect::SinkLanguage::of(bytes).componentize_advice()
+        ),
         WasmKind::Component => {
             let reason = format!("{e:#}");
             let first = reason.lines().next().unwrap_or_default();
