@@ -267,3 +267,30 @@ fn inspect_says_which_version_and_format_a_sink_has() {
     assert_eq!(json["sink"]["described"], false);
     assert_eq!(json["world"], "chainsink:audit/audit-sink@0.1.0");
 }
+
+#[test]
+fn the_digest_import_and_sha256_in_wasm_give_the_same_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut logs = Vec::new();
+    for (i, wasm) in [
+        guests::CHAINSINK_GUEST_TSV_CHAIN,
+        guests::CHAINSINK_GUEST_TSV_CHAIN_WASM_SHA,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let log = dir.path().join(format!("{i}.tsv"));
+        let sink = open(wasm, &log);
+        let events: Vec<_> = (0..20)
+            .map(|n| chainsink_host::Event {
+                timestamp: Some("2026-06-04T15:30:45.123456+00:00".into()),
+                ..event("same", n)
+            })
+            .collect();
+        sink.emit_batch(&events).unwrap();
+        sink.close().unwrap();
+        logs.push(std::fs::read(&log).unwrap());
+    }
+    assert_eq!(logs[0].len(), logs[1].len());
+    assert!(logs[0] == logs[1], "the two hashes differ");
+}

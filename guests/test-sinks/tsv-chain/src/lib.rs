@@ -19,11 +19,13 @@
 use std::cell::RefCell;
 
 use chainsink_format::json::parse_object;
+#[cfg(not(feature = "wasm-sha256"))]
+use chainsink_test_sink_common::chainsink::audit::digest;
+use chainsink_test_sink_common::chainsink::audit::log_file;
 use chainsink_test_sink_common::chainsink::audit::types::{
     ChainHead, Event, Options, Receipt, RecordFormat, SinkError, SinkInfo, VerifyFailure,
     VerifyReport,
 };
-use chainsink_test_sink_common::chainsink::audit::{digest, log_file};
 use chainsink_test_sink_common::exports::chainsink::audit::sink::Guest;
 use chainsink_test_sink_common::exports::chainsink::audit::verifier::Guest as Verifier;
 use chainsink_test_sink_common::{durability_syncs, fold_lines};
@@ -66,9 +68,20 @@ fn escape(text: &str, out: &mut String) {
 }
 
 /// SHA-256 of `data` in lowercase hex, computed by the host.
+#[cfg(not(feature = "wasm-sha256"))]
 fn sha256_hex(data: &[u8]) -> Result<String, String> {
-    let digest = digest::sha256(data)?;
-    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+    let digest: [u8; 32] = digest::sha256(data)?
+        .try_into()
+        .map_err(|_| "digest.sha256 did not return 32 bytes".to_string())?;
+    Ok(chainsink_format::Hash(digest).to_hex())
+}
+
+/// SHA-256 of `data` in lowercase hex, computed in wasm (the
+/// `tsv-chain-wasm-sha` build of this file).
+#[cfg(feature = "wasm-sha256")]
+fn sha256_hex(data: &[u8]) -> Result<String, String> {
+    use sha2::Digest;
+    Ok(chainsink_format::Hash(sha2::Sha256::digest(data).into()).to_hex())
 }
 
 /// The line for `event` as record `seq` after `prev` (None: chain off),
