@@ -70,7 +70,7 @@ impl SinkState {
 
     /// Resets the per-call state before a call into the sink.
     pub(crate) fn start_call(&mut self) {
-        self.diagnostics.last_error = None;
+        self.diagnostics.release();
         self.log_file.start_call();
         self.limiter.start_call();
     }

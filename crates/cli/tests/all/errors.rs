@@ -352,6 +352,34 @@ fn a_trapped_sink_in_a_run_is_not_said_again_per_task_or_at_close() {
     assert!(!se.contains("trapped in `emit`"), "{se}");
 }
 
+/// A sink that logs its panic and then traps: the panic is said once, in
+/// the trap report, not also as a log line of its own.
+#[test]
+fn a_sink_panic_is_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.jsonl");
+    let out = run(
+        &[
+            "emit",
+            "--type",
+            "t",
+            "--sink",
+            chainsink_test_programs::CHAINSINK_GUEST_PANICKER,
+            "--log",
+            log.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_ne!(out.status.code(), Some(0));
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("the panicking test sink refuses event").count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("trapped in `emit`"), "{err}");
+}
+
 /// Warnings go to a pipe or file as plain text: no colour codes off a
 /// terminal.
 #[test]

@@ -33,9 +33,15 @@ pub const MAX_DIAGNOSTIC: usize = 4096;
 pub(crate) struct DiagnosticsCtx {
     /// The sink's name, on every line.
     name: Arc<str>,
-    /// The last error-level diagnostic (a panic message, usually), kept
-    /// even when rate-limited: it explains a trap.
+    /// The last error-level diagnostic of the current call (a panic
+    /// message, usually), kept even when rate-limited: it explains a trap.
+    /// It is held back, not printed: a trap report carries it, so printing
+    /// it too would say the error twice. [`DiagnosticsCtx::release`] prints
+    /// it when the call ends without a trap (and on drop), so it is never
+    /// lost.
     pub(crate) last_error: Option<String>,
+    /// Whether the held error was within the rate limit.
+    held_shown: bool,
     /// Start of the current one-second window.
     window: Instant,
     /// Lines written in the current window.
@@ -50,6 +56,7 @@ impl DiagnosticsCtx {
         DiagnosticsCtx {
             name,
             last_error: None,
+            held_shown: false,
             window: Instant::now(),
             used: 0,
             dropped: 0,
@@ -87,7 +94,10 @@ impl DiagnosticsCtx {
 }
 
 impl Drop for DiagnosticsCtx {
+    /// An instance that ends with an error held prints it (never lost), and
+    /// says how many lines the rate limit dropped.
     fn drop(&mut self) {
+        self.release();
         self.report_dropped();
     }
 }
@@ -136,11 +146,29 @@ impl DiagnosticsCtx {
         let message = escape(&message);
         let shown = self.allowed();
         if matches!(level, Level::Error) {
-            self.last_error = Some(message.clone());
-        }
-        if !shown {
+            // Hold it: the call may trap, and the trap report carries it.
+            self.release();
+            self.last_error = Some(message);
+            self.held_shown = shown;
             return;
         }
+        if shown {
+            self.print(level, &message);
+        }
+    }
+
+    /// Prints the held error-level diagnostic, if any: the call it came from
+    /// ended without a trap report to carry it.
+    pub(crate) fn release(&mut self) {
+        if let Some(message) = self.last_error.take()
+            && std::mem::take(&mut self.held_shown)
+        {
+            self.print(Level::Error, &message);
+        }
+    }
+
+    /// One escaped line through tracing, tagged with the sink's name.
+    fn print(&self, level: Level, message: &str) {
         let sink = &*self.name;
         match level {
             Level::Debug => tracing::debug!("sink {sink}: {message}"),
@@ -171,6 +199,21 @@ mod tests {
         let line = escape(&"é".repeat(MAX_DIAGNOSTIC));
         assert!(line.len() <= MAX_DIAGNOSTIC + 4, "{}", line.len());
         assert!(line.ends_with("..."));
+    }
+
+    #[test]
+    fn an_error_is_held_for_the_trap_report_and_released_otherwise() {
+        let mut ctx = DiagnosticsCtx::new("s".into());
+        ctx.write(Level::Error, "first".into());
+        assert_eq!(ctx.last_error.as_deref(), Some("first"));
+        // A second error releases the first (printed) and is held itself.
+        ctx.write(Level::Error, "second\n".into());
+        assert_eq!(ctx.last_error.as_deref(), Some("second\\n"));
+        // A trap report takes it: nothing is left to print.
+        assert_eq!(ctx.last_error.take().as_deref(), Some("second\\n"));
+        ctx.write(Level::Error, "third".into());
+        ctx.release();
+        assert_eq!(ctx.last_error, None, "released when no trap carried it");
     }
 
     #[test]

@@ -651,7 +651,12 @@ impl Sink {
                 sink: self.name.to_string(),
             });
         };
-        match f(bindings, &mut live.store) {
+        let result = f(bindings, &mut live.store);
+        if result.is_ok() {
+            // No trap report will carry an error the sink logged: print it.
+            live.store.data_mut().diagnostics.release();
+        }
+        match result {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => {
                 let err = self.guest_error(e);
@@ -1041,7 +1046,7 @@ pub(crate) fn describe_trap(e: &wasmtime::Error) -> String {
             "out of fuel: the call used up its fuel budget (raise it with --sink-fuel, or SinkLimits::fuel)".into()
         }
         Some(wasmtime::Trap::UnreachableCodeReached) => {
-            "unreachable executed (a panic or abort in the sink)".into()
+            "unreachable executed (the sink panicked, aborted or raised an uncaught exception)".into()
         }
         Some(wasmtime::Trap::AllocationTooLarge) => "out of memory (memory limit reached)".into(),
         Some(trap) => format!("wasm trap: {trap}"),
