@@ -541,6 +541,7 @@ impl Checks<'_> {
 
     fn verify(&self, report: &mut Report, log: &Path) {
         if self.custom {
+            self.verify_custom(report, log);
             return;
         }
         let result = verify_file(
@@ -563,6 +564,64 @@ impl Checks<'_> {
             )
         });
         report.check("verify-log", result);
+    }
+
+    /// A custom format is checked by the sink's own verifier: it must accept
+    /// the log it wrote, and refuse it once any one byte of a record changes.
+    fn verify_custom(&self, report: &mut Report, log: &Path) {
+        use chainsink_host::sink_verify::verify_with_sink;
+        let run = |path: &Path| {
+            verify_with_sink(self.runtime, self.component, path)
+                .map(|v| v.outcome)
+                .map_err(|e| one_line(&e.to_string()))
+        };
+        let result = (|| match run(log)? {
+            Ok(r) => Ok(format!(
+                "its verifier accepts the log it wrote: {} records",
+                r.records
+            )),
+            Err(f) => Err(format!(
+                "its verifier refuses the log it wrote, at line {}: {}; a sink must accept \
+                 its own records",
+                f.line, f.reason
+            )),
+        })();
+        report.check("verify-log", result);
+
+        let result = (|| {
+            let bytes = std::fs::read(log).map_err(|e| e.to_string())?;
+            let lines = bytes.iter().filter(|b| **b == b'\n').count();
+            let mut missed = Vec::new();
+            // One byte changed in each record, at a spot that moves along the
+            // line, never a newline: each copy must be refused.
+            let mut start = 0;
+            for (n, line) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
+                let body = line.len().saturating_sub(1);
+                if body > 0 {
+                    let at = start + (n * 7 + 3) % body;
+                    let mut changed = bytes.clone();
+                    changed[at] = if changed[at] == b'0' { b'1' } else { b'0' };
+                    let copy = self.dir.join("tampered.log");
+                    std::fs::write(&copy, &changed).map_err(|e| e.to_string())?;
+                    if run(&copy)?.is_ok() {
+                        missed.push(format!("line {} byte {}", n + 1, at - start + 1));
+                    }
+                }
+                start += line.len();
+            }
+            if missed.is_empty() {
+                Ok(format!(
+                    "its verifier refuses the log with any one of {lines} records changed by a byte"
+                ))
+            } else {
+                Err(format!(
+                    "its verifier accepts the log with one byte changed at {}; chain each record \
+                     to the one before and check every field",
+                    missed.join(", ")
+                ))
+            }
+        })();
+        report.check("verify-detects-tampering", result);
     }
 
     fn chain_off(&self, report: &mut Report) {

@@ -294,3 +294,27 @@ fn the_digest_import_and_sha256_in_wasm_give_the_same_log() {
     assert_eq!(logs[0].len(), logs[1].len());
     assert!(logs[0] == logs[1], "the two hashes differ");
 }
+
+/// `test-sink` checks a custom-format sink with its own verifier: it must
+/// accept the log it wrote and refuse every copy with one byte changed.
+#[test]
+fn test_sink_runs_a_custom_sinks_verifier_on_its_own_log_and_on_tampered_copies() {
+    let out = run(&["test-sink", guests::CHAINSINK_GUEST_TSV_CHAIN], "");
+    let report = stdout(&out);
+    assert!(out.status.success(), "{report}{}", stderr(&out));
+    let line = |check: &str| {
+        report
+            .lines()
+            .find(|l| l.starts_with(&format!("PASS {check}")))
+            .unwrap_or_else(|| panic!("no PASS {check}: {report}"))
+            .to_string()
+    };
+    assert!(
+        line("verify-log").contains("its verifier accepts"),
+        "{report}"
+    );
+    assert!(
+        line("verify-detects-tampering").contains("changed by a byte"),
+        "{report}"
+    );
+}
