@@ -311,7 +311,7 @@ fn parse(line: &str) -> Value {
 /// The events of a real workflow: a dry run of `workflows/example.yaml` by
 /// the Rust host, read back from its log as `emit --stdin` input lines
 /// (with their timestamps and actor).
-fn workflow_events(dir: &Path) -> Vec<Value> {
+pub(crate) fn workflow_events(dir: &Path) -> Vec<Value> {
     let log = dir.join("dry-run.jsonl");
     let out = bin()
         .args(["run", "--dry-run", "--durability", "none", "--log"])
