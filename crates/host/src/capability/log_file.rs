@@ -9,7 +9,8 @@ use std::fs::File;
 use std::io::{self, Seek, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use cap_std::ambient_authority;
@@ -102,6 +103,24 @@ pub struct LogFile {
     /// and sync is refused before it reaches the OS (which would refuse it
     /// too: the descriptor cannot write).
     read_only: bool,
+    /// Where this handle's appends end and how far a sync has covered, so
+    /// that a sync with nothing new to cover (`close` after a record that
+    /// `always` already synced) skips its `fdatasync`.
+    sync_state: Mutex<SyncState>,
+    /// `fdatasync` calls made through [`LogFile::sync`].
+    syncs: AtomicU64,
+}
+
+/// What [`LogFile::sync`] needs to know to skip a sync that covers nothing.
+#[derive(Debug, Default)]
+struct SyncState {
+    /// The end of this handle's last append; `None` before the first one
+    /// and after a failed one.
+    appended_end: Option<u64>,
+    /// The `appended_end` the last successful sync covered; `None` until a
+    /// sync succeeds (so the first sync of a handle always reaches the disk,
+    /// covering whatever an earlier process left unsynced).
+    synced_end: Option<u64>,
 }
 
 /// What to do when another writer holds the log.
@@ -184,6 +203,8 @@ impl LogFile {
             file,
             path: path.into(),
             read_only: false,
+            sync_state: Mutex::default(),
+            syncs: AtomicU64::new(0),
         })
     }
 
@@ -211,6 +232,8 @@ impl LogFile {
             file,
             path: path.into(),
             read_only: true,
+            sync_state: Mutex::default(),
+            syncs: AtomicU64::new(0),
         })
     }
 
@@ -229,6 +252,8 @@ impl LogFile {
             file,
             path: PathBuf::from("(no log)"),
             read_only: true,
+            sync_state: Mutex::default(),
+            syncs: AtomicU64::new(0),
         })
     }
 
@@ -252,8 +277,16 @@ impl LogFile {
             return Err(read_only_error());
         }
         let mut file = &self.file;
-        file.write_all(data)?;
-        Ok(file.stream_position()? - data.len() as u64)
+        let end = file.write_all(data).and_then(|()| file.stream_position());
+        self.state().appended_end = end.as_ref().ok().copied();
+        Ok(end? - data.len() as u64)
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, SyncState> {
+        // The state is two numbers, consistent after any panic.
+        self.sync_state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Reads up to `len` bytes at `offset`; fewer at the end of the file.
@@ -298,11 +331,35 @@ impl LogFile {
     }
 
     /// Makes appended bytes durable.
+    ///
+    /// A sync that would cover nothing new is skipped: when this handle's
+    /// last append ended where the last successful sync already covered.
+    /// The first sync of a handle always reaches the disk, as does every
+    /// sync after a failed append.
     pub fn sync(&self) -> io::Result<()> {
         if self.read_only {
             return Err(read_only_error());
         }
-        self.file.sync_data()
+        let end = {
+            let state = self.state();
+            if state.synced_end.is_some() && state.synced_end == state.appended_end {
+                return Ok(());
+            }
+            state.appended_end
+        };
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        self.file.sync_data()?;
+        // Whatever was appended by the time `end` was read is durable now.
+        if end.is_some() {
+            self.state().synced_end = end;
+        }
+        Ok(())
+    }
+
+    /// How many `fdatasync` calls [`sync`](LogFile::sync) made (skipped
+    /// syncs not counted): for tests and benchmarks.
+    pub fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
     }
 }
 
@@ -565,6 +622,32 @@ mod tests {
         assert_eq!(log.read_tail(3).unwrap(), (5, b"wo\n".to_vec()));
         assert_eq!(log.read_tail(100).unwrap(), (0, b"one\ntwo\n".to_vec()));
         assert!(log.read(100, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_sync_with_nothing_new_to_cover_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        std::fs::write(&path, b"left unsynced by an earlier process\n").unwrap();
+        let log = LogFile::open(&path).unwrap();
+        // The first sync of a handle always reaches the disk.
+        log.sync().unwrap();
+        assert_eq!(log.syncs(), 1);
+        log.append(b"one\n").unwrap();
+        log.sync().unwrap();
+        assert_eq!(log.syncs(), 2);
+        // `close` after `always` synced the record: nothing new.
+        log.sync().unwrap();
+        log.sync().unwrap();
+        assert_eq!(log.syncs(), 2);
+        log.append(b"two\n").unwrap();
+        log.sync().unwrap();
+        assert_eq!(log.syncs(), 3);
+        // A fresh handle on the same file syncs again.
+        drop(log);
+        let again = LogFile::open(&path).unwrap();
+        again.sync().unwrap();
+        assert_eq!(again.syncs(), 1);
     }
 
     #[test]
