@@ -668,12 +668,13 @@ fn compiled_components_are_cached_and_checked_before_use() {
             ..RuntimeConfig::default()
         })
         .unwrap();
-        let c = runtime.default_component().unwrap();
+        // The default sink's bytes, loaded as any sink file is (its
+        // `default_component` comes precompiled, without the cache).
+        let load_default =
+            || runtime.load_bytes("sink.wasm", chainsink_host::runtime::DEFAULT_SINK_WASM);
+        let c = load_default().unwrap();
         // A second load in the same runtime shares the compiled code.
-        assert_eq!(
-            runtime.default_component().unwrap().origin(),
-            &Origin::Memory
-        );
+        assert_eq!(load_default().unwrap().origin(), &Origin::Memory);
         (c.origin().clone(), runtime)
     };
     assert_eq!(

@@ -18,7 +18,7 @@
 //! same settings otherwise ([`base`]): the per-sink memory, table, instance,
 //! time and fuel limits live in each store and hold under either allocator.
 
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::limits::SinkLimits;
 use super::{Allocator, LoadError, RuntimeConfig};
@@ -32,15 +32,10 @@ const POOL_MEMORIES_PER_SINK: u32 = 2;
 /// Tables one sink may hold in the pool.
 const POOL_TABLES_PER_SINK: u32 = 4;
 
-/// The settings every sink engine shares, whatever its allocator.
-pub(super) fn base(fuel: bool) -> Config {
-    let mut c = Config::new();
-    c.epoch_interruption(true)
-        .consume_fuel(fuel)
-        .memory_init_cow(true)
-        .parallel_compilation(true);
-    c
-}
+// `fn base(fuel) -> Config`: the settings every sink engine shares, in the
+// one file `build.rs` also compiles, to precompile the embedded default sink
+// for exactly this configuration.
+include!("engine_base.rs");
 
 /// An engine with on-demand allocation and the shared settings.
 pub(super) fn on_demand(fuel: bool) -> Result<Engine, LoadError> {

@@ -37,7 +37,12 @@
 //!
 //! A component is compiled once per runtime (an in-memory table keyed by its
 //! SHA-256 shares the code among every sink that uses it) and, with a
-//! [`RuntimeConfig::cache_dir`], once per machine: see [`cache`].
+//! [`RuntimeConfig::cache_dir`], once per machine: see [`cache`]. The
+//! embedded default sink is compiled once per build: `build.rs` precompiles
+//! it with this engine's settings ([`DEFAULT_SINK_PRECOMPILED`]), and a
+//! runtime whose engine accepts that code loads it without compiling or
+//! touching the cache ([`Origin::Embedded`]); any other engine (fuel on,
+//! another CPU) compiles it as any other component.
 //! Loading checks it against the `audit-sink` world and pre-instantiates it.
 //!
 //! # Instances
@@ -74,6 +79,21 @@ pub const DEFAULT_SINK_WASM: &[u8] = include_bytes!(concat!(
     env!("OUT_DIR"),
     "/chainsink_guest_sink.component.wasm"
 ));
+
+/// The default sink precompiled at build time (`build.rs`) by an engine with
+/// this runtime's default settings (`runtime/engine_base.rs`, fuel off), on
+/// the build machine: loaded without compiling when the runtime's engine is
+/// compatible (see [`SinkRuntime::default_component`]). Empty when the build
+/// did not precompile it (cross-compiling, or `CHAINSINK_PRECOMPILE=0`).
+pub const DEFAULT_SINK_PRECOMPILED: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/default_sink.cwasm"));
+
+/// SHA-256 of [`DEFAULT_SINK_WASM`], computed by `build.rs` from the same
+/// bytes, so a process need not hash its own embedded sink.
+pub const DEFAULT_SINK_SHA256: Hash = Hash(*include_bytes!(concat!(
+    env!("OUT_DIR"),
+    "/default_sink.sha256"
+)));
 
 /// Name the embedded default sink goes by in messages.
 pub const DEFAULT_SINK_NAME: &str = "default sink (embedded)";
@@ -215,9 +235,6 @@ pub struct SinkRuntime {
     cache: Option<ComponentCache>,
     fuel: bool,
     check_appends: AppendChecks,
-    /// SHA-256 of the embedded default sink, computed once, at first need
-    /// (it is a few hundred KB: a one-shot process hashes it once).
-    default_sha256: OnceLock<Hash>,
     /// Components compiled by this runtime, by SHA-256 of their bytes.
     compiled: Mutex<HashMap<Hash, Component>>,
     /// The embedded default sink, once loaded.
@@ -279,6 +296,10 @@ pub enum Origin {
     Memory,
     /// Compiled from the wasm bytes (no disk cache configured).
     Compiled,
+    /// The embedded default sink, precompiled at build time
+    /// ([`DEFAULT_SINK_PRECOMPILED`]) and accepted by this runtime's engine:
+    /// nothing was compiled, and the disk cache was not touched.
+    Embedded,
     /// Through the disk cache: a hit, or compiled (and stored).
     Cache(CacheOutcome),
 }
@@ -381,7 +402,6 @@ impl SinkRuntime {
             cache,
             fuel,
             check_appends: config.check_appends,
-            default_sha256: OnceLock::new(),
             compiled: Mutex::new(HashMap::new()),
             default: Mutex::new(None),
         })
@@ -407,8 +427,13 @@ impl SinkRuntime {
         self.cache.as_ref()
     }
 
-    /// Loads the embedded default sink (compiled once per runtime, and
-    /// precompiled into the disk cache at first use when there is one).
+    /// Loads the embedded default sink, once per runtime: the code
+    /// precompiled at build time ([`DEFAULT_SINK_PRECOMPILED`],
+    /// [`Origin::Embedded`]) when this runtime's engine accepts it, without
+    /// touching the disk cache; otherwise (another engine configuration, such
+    /// as fuel metering, another CPU than the build machine's, or a build
+    /// without it) like any other component: the disk cache, when there is
+    /// one, then Cranelift.
     pub fn default_component(&self) -> Result<SinkComponent, LoadError> {
         let mut default = self.default.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = &*default {
@@ -416,9 +441,16 @@ impl SinkRuntime {
             c.origin = Origin::Memory;
             return Ok(c);
         }
-        let sha256 = *self.default_sha256();
-        let (component, sha256, origin) =
-            self.compile_hashed(DEFAULT_SINK_NAME, DEFAULT_SINK_WASM, sha256)?;
+        let (component, sha256, origin) = match self.embedded_default() {
+            Some(component) => {
+                self.lock_compiled()
+                    .insert(DEFAULT_SINK_SHA256, component.clone());
+                (component, DEFAULT_SINK_SHA256, Origin::Embedded)
+            }
+            None => {
+                self.compile_hashed(DEFAULT_SINK_NAME, DEFAULT_SINK_WASM, DEFAULT_SINK_SHA256)?
+            }
+        };
         let c = self.check(
             DEFAULT_SINK_NAME,
             component,
@@ -536,10 +568,35 @@ impl SinkRuntime {
         }
     }
 
-    /// SHA-256 of the embedded default sink.
-    fn default_sha256(&self) -> &Hash {
-        self.default_sha256
-            .get_or_init(|| Hash::of(DEFAULT_SINK_WASM))
+    /// The embedded default sink from its build-time artifact, if this
+    /// runtime's (main) engine accepts it; `None` sends the caller to the
+    /// cache and Cranelift.
+    fn embedded_default(&self) -> Option<Component> {
+        if DEFAULT_SINK_PRECOMPILED.is_empty() {
+            return None;
+        }
+        // SAFETY: `Component::deserialize` maps the bytes as executable code
+        // and trusts them to be what wasmtime's compiler made. These bytes
+        // are: `build.rs` wrote them with `Engine::precompile_component`
+        // from `DEFAULT_SINK_WASM`, in the same build, and they are part of
+        // this binary's read-only data, so they are exactly as trusted as
+        // the host code running this line (whoever can change them can
+        // change that code too). Nothing outside the binary is read.
+        // Whether they fit *this* engine (wasmtime's version, the target,
+        // the Cranelift flags and the CPU features they were compiled with,
+        // every tunable and wasm feature, fuel) is checked by
+        // `deserialize` itself before anything is mapped executable; a
+        // mismatch is an error, and the caller compiles instead.
+        match unsafe { Component::deserialize(&self.engine, DEFAULT_SINK_PRECOMPILED) } {
+            Ok(component) => Some(component),
+            Err(e) => {
+                tracing::debug!(
+                    "the precompiled default sink does not fit this engine ({}); compiling it",
+                    format!("{e:#}").lines().next().unwrap_or_default()
+                );
+                None
+            }
+        }
     }
 
     /// Whether this runtime's engine uses the pooling allocator.
@@ -684,7 +741,7 @@ impl SinkRuntime {
             limits.clone(),
             match self.check_appends {
                 AppendChecks::All => true,
-                AppendChecks::ThirdParty => component.sha256 != *self.default_sha256(),
+                AppendChecks::ThirdParty => component.sha256 != DEFAULT_SINK_SHA256,
                 AppendChecks::Off => false,
             },
         );
