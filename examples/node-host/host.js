@@ -9,22 +9,37 @@
 // as JSON lines on stdin, in the shape of `chainsink emit --stdin`; one
 // receipt line goes to stdout per event, as the Rust CLI prints them.
 //
-// What the sink gets: the three `chainsink:audit` interfaces and nothing
-// else. `log-file` is implemented below over ONE file descriptor opened
-// with 'a+' (O_RDWR | O_APPEND | O_CREAT): every write lands at the end, so
-// the sink can add to the log but never change what is there. The sink
-// never sees the path. No WASI shim is used: the component imports no WASI,
-// and jco's preview2-shim would by default hand a component the whole host
-// filesystem, environment and network.
+// Versions: a component built against WIT 0.1.0 (`wit/since_v0.1.0/`) or
+// 0.2.0 (`wit/audit.wit`) loads. The version of the `chainsink:audit/sink`
+// interface it exports decides which interfaces it is granted; every
+// `chainsink:audit` import and export must name that same version.
+//
+// What the sink gets: that version's `chainsink:audit` interfaces and
+// nothing else: `log-file`, `diagnostics`, `types`, and for 0.2 `digest`
+// (SHA-256, computed here with node:crypto). `log-file` is implemented below
+// over ONE file descriptor opened with 'a+' (O_RDWR | O_APPEND | O_CREAT):
+// every write lands at the end, so the sink can add to the log but never
+// change what is there. The sink never sees the path. No WASI shim is used:
+// a component that imports WASI is refused, and jco's preview2-shim would by
+// default hand a component the whole host filesystem, environment and
+// network.
 
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { transpile } from '@bytecodealliance/jco';
+import { componentWit, transpile } from '@bytecodealliance/jco';
 
-/** Interfaces this host provides; a component importing anything else is refused. */
-const PROVIDED = ['chainsink:audit/log-file', 'chainsink:audit/diagnostics', 'chainsink:audit/types'];
-/** The interface a sink must export. */
-const SINK_EXPORT = 'chainsink:audit/sink@0.1.0';
+/** The WIT package of the contract. */
+const PACKAGE = 'chainsink:audit';
+/** The contracts this host serves (by minor version), and the interfaces each grants. */
+export const SERVED = {
+  '0.1': ['log-file', 'diagnostics', 'types'],
+  '0.2': ['log-file', 'diagnostics', 'digest', 'types'],
+};
+/** Exports a component of each version may have besides `sink`. */
+const OPTIONAL_EXPORTS = { '0.1': [], '0.2': ['verifier'] };
+/** Most bytes `digest.sha256` hashes in one call (WIT 0.2.0: 1 MiB, the largest record). */
+export const DIGEST_LIMIT = 1048576;
 /** Most events written with one append, as the Rust CLI. */
 const MAX_BATCH = 256;
 /** Longest diagnostic line kept. */
@@ -32,15 +47,94 @@ const MAX_DIAGNOSTIC = 4096;
 const LEVELS = ['debug', 'info', 'warn', 'error'];
 
 // ---------------------------------------------------------------------------
-// Loading: transpile with jco, instantiate with our imports only.
+// Loading: check the component's world, transpile with jco, instantiate
+// with our imports only.
 
 /**
- * Transpiles a sink component with jco (no WASI shim, custom instantiation)
- * and returns a loaded component that can be instantiated any number of
- * times. Refuses components that import anything but chainsink's interfaces.
+ * The component's top-level imports and exports, with their versions (jco's
+ * transpile reports imports without them), from the WIT jco prints for it.
  */
-export async function loadComponent(bytes) {
-  const { files, imports, exports } = await transpile(bytes, {
+async function worldOf(bytes) {
+  const wit = await componentWit(bytes);
+  const start = wit.search(/^world [^{]*\{/m);
+  const names = { imports: [], exports: [] };
+  if (start < 0) return names;
+  let depth = 0;
+  for (const line of wit.slice(start).split('\n')) {
+    // Only the world's own items, not those of an inline interface.
+    const m = depth === 1 && line.match(/^\s*(import|export)\s+([^\s;{]+)/);
+    if (m) names[`${m[1]}s`].push(m[2].replace(/:$/, ''));
+    depth += (line.match(/\{/g) || []).length - (line.match(/\}/g) || []).length;
+    if (depth === 0) break;
+  }
+  return names;
+}
+
+/** `chainsink:audit/NAME@VERSION` as [NAME, VERSION], else null. */
+function ours(name) {
+  const m = name.match(/^chainsink:audit\/([a-z0-9-]+)@(\d+\.\d+\.\d+)$/);
+  return m ? [m[1], m[2]] : null;
+}
+
+const minorOf = (version) => version.split('.').slice(0, 2).join('.');
+
+/**
+ * Which contract a component speaks, from its exported
+ * `chainsink:audit/sink@X.Y.Z`: `{version, minor, granted, sinkExport,
+ * verifierExport}`. Throws one line naming what is wrong and how to fix it
+ * for a component that exports no sink, a version this host does not serve,
+ * mixes versions, or imports anything else.
+ */
+export function checkWorld({ imports, exports }, what = 'the component') {
+  const served = Object.keys(SERVED).map((m) => `${m}.x`).join(' and ');
+  const sinks = exports.filter((e) => ours(e) && ours(e)[0] === 'sink');
+  if (sinks.length !== 1) {
+    throw new Error(
+      `${what} exports no \`${PACKAGE}/sink\` interface (exports: ${exports.join(', ') || 'none'}); ` +
+        `this host loads chainsink sinks of WIT ${served}: build it against wit/audit.wit`,
+    );
+  }
+  const version = ours(sinks[0])[1];
+  const minor = minorOf(version);
+  if (!SERVED[minor]) {
+    throw new Error(
+      `${what} exports ${sinks[0]}; this host serves WIT ${served}: ` +
+        'rebuild the sink against wit/audit.wit (0.2.0), or use a host that serves its version',
+    );
+  }
+  const mixed = [...imports, ...exports].filter((n) => ours(n) && minorOf(ours(n)[1]) !== minor);
+  if (mixed.length > 0) {
+    throw new Error(
+      `${what} mixes WIT versions: it exports ${sinks[0]} but ${imports.includes(mixed[0]) ? 'imports' : 'exports'} ${mixed.join(', ')}; ` +
+        `a sink uses one version of ${PACKAGE} throughout: rebuild it against one WIT (wit/audit.wit for 0.2.0)`,
+    );
+  }
+  const granted = SERVED[minor];
+  const foreign = imports.filter((n) => !(ours(n) && granted.includes(ours(n)[0])));
+  if (foreign.length > 0) {
+    throw new Error(
+      `${what} imports ${foreign.join(', ')}; this host grants a WIT ${version} sink only ` +
+        `${granted.map((g) => `${PACKAGE}/${g}@${version}`).join(', ')} ` +
+        '(no WASI: no filesystem, environment, clock or network): rebuild the sink without those imports',
+    );
+  }
+  const unknown = exports.filter((n) => ours(n) && n !== sinks[0] && !OPTIONAL_EXPORTS[minor].includes(ours(n)[0]));
+  if (unknown.length > 0) {
+    throw new Error(`${what} exports ${unknown.join(', ')}, which WIT ${version} does not define: rebuild it against wit/audit.wit`);
+  }
+  const verifier = exports.find((n) => ours(n) && ours(n)[0] === 'verifier') ?? null;
+  return { version, minor, granted, imports, sinkExport: sinks[0], verifierExport: verifier };
+}
+
+/**
+ * Checks a sink component (see `checkWorld`), transpiles it with jco (no
+ * WASI shim, custom instantiation) and returns a loaded component that can
+ * be instantiated any number of times, with `version` (the WIT version it
+ * speaks, such as `0.2.0`).
+ */
+export async function loadComponent(bytes, what = 'the component') {
+  const world = checkWorld(await worldOf(bytes), what);
+  const { files } = await transpile(bytes, {
     name: 'sink',
     instantiation: 'sync',
     wasiShim: false,
@@ -48,16 +142,6 @@ export async function loadComponent(bytes) {
     noTypescript: true,
     quiet: true,
   });
-  const foreign = imports.filter((i) => !PROVIDED.includes(i.replace(/@[^@]*$/, '')));
-  if (foreign.length > 0) {
-    throw new Error(
-      `the component imports ${foreign.join(', ')}; this host grants only ${PROVIDED.join(', ')} ` +
-        '(no WASI: no filesystem, environment, clock or network)',
-    );
-  }
-  if (!exports.some(([name]) => name === SINK_EXPORT)) {
-    throw new Error(`the component does not export ${SINK_EXPORT}`);
-  }
   const js = Buffer.from(files['sink.js']).toString('base64');
   const bindings = await import(`data:text/javascript;base64,${js}`);
   const modules = new Map();
@@ -66,17 +150,46 @@ export async function loadComponent(bytes) {
     return modules.get(path);
   };
   return {
-    // jco 1.35 looks imports up without their version (its .d.ts shows
-    // them with it), so both spellings are given.
-    instantiate: (logImports, diagnosticImports) =>
-      bindings.instantiate(getCoreModule, {
-        'chainsink:audit/log-file': logImports,
-        'chainsink:audit/log-file@0.1.0': logImports,
-        'chainsink:audit/diagnostics': diagnosticImports,
-        'chainsink:audit/diagnostics@0.1.0': diagnosticImports,
-        'chainsink:audit/types': {},
-        'chainsink:audit/types@0.1.0': {},
-      }),
+    ...world,
+    /**
+     * Instantiates with `provided` ({'log-file': {...}, diagnostics: {...},
+     * digest: {...}}): only the interfaces this version grants, each under
+     * the name the component imports. jco 1.35 looks imports up without
+     * their version (its .d.ts shows them with it), so both spellings are
+     * given.
+     */
+    instantiate: (provided) => {
+      const imports = {};
+      for (const name of world.granted) {
+        const iface = name === 'types' ? {} : provided[name];
+        if (!iface) throw new Error(`no implementation of ${PACKAGE}/${name} was given`);
+        imports[`${PACKAGE}/${name}`] = iface;
+        imports[`${PACKAGE}/${name}@${world.version}`] = iface;
+      }
+      return bindings.instantiate(getCoreModule, imports);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// The digest capability (WIT 0.2.0).
+
+/**
+ * `chainsink:audit/digest`: SHA-256 with node:crypto, at most DIGEST_LIMIT
+ * bytes a call (longer input gets the error the WIT describes, and nothing is
+ * hashed). `onCall` is told of each call (for counting).
+ */
+export function digestImports(onCall = () => {}) {
+  return {
+    sha256: (data) => {
+      onCall(data.length);
+      if (data.length > DIGEST_LIMIT) {
+        throw {
+          payload: `sha256: ${data.length} bytes is more than the limit of ${DIGEST_LIMIT} bytes (1 MiB) a call; nothing was hashed: hash such data in wasm`,
+        };
+      }
+      return crypto.createHash('sha256').update(data).digest();
+    },
   };
 }
 
@@ -167,17 +280,32 @@ export class SinkError extends Error {
   }
 }
 
+/** The format the WIT 0.2 `describe` names, as text: `telemachy-json` or `custom(NAME)`. */
+function formatName(format) {
+  return format.tag === 'custom' ? `custom(${format.val})` : format.tag;
+}
+
 /**
  * One sink instance over one log. Calls are synchronous and must come from
  * one thread at a time (Node's event loop gives that). A trapped instance is
  * discarded: every later call reports the trap.
+ *
+ * A WIT 0.2 sink is asked `describe` once, before `open`; `info` keeps the
+ * answer (`{name, version, format}`; for a 0.1 sink, which has no
+ * `describe`, name and version are null and the format is telemachy-json).
+ * This host writes telemachy-json only, so a sink that names a custom
+ * format is refused before `open`.
  */
 export class Sink {
   constructor(component, logFile, options) {
     this.logFile = logFile;
     this.lastError = null;
     this.gone = null;
+    this.digestCalls = 0;
     const minLevel = LEVELS.indexOf(options.diagnostics ?? 'warn');
+    this.note = (text) => {
+      if (minLevel <= LEVELS.indexOf('info')) process.stderr.write(`chainsink-node: ${text}\n`);
+    };
     const diagnostics = {
       log: (level, message) => {
         let text = String(message);
@@ -186,8 +314,33 @@ export class Sink {
         if (LEVELS.indexOf(level) >= minLevel) process.stderr.write(`chainsink-node: sink ${level}: ${text}\n`);
       },
     };
-    const root = component.instantiate(logFile.imports(), diagnostics);
-    this.exports = root[SINK_EXPORT];
+    const root = component.instantiate({
+      'log-file': logFile.imports(),
+      diagnostics,
+      digest: digestImports(() => {
+        this.digestCalls++;
+      }),
+    });
+    this.version = component.version;
+    this.exports = root[component.sinkExport];
+    if (component.minor === '0.1') {
+      this.info = { name: null, version: null, format: { tag: 'telemachy-json' } };
+      this.note(`sink: WIT ${component.version} (no describe), taken as telemachy-json; granted ${component.granted.join(', ')}`);
+    } else {
+      this.info = this.#call('describe', () => this.exports.describe());
+      this.note(
+        `sink: ${this.info.name} ${this.info.version}, WIT ${component.version}, writes ${formatName(this.info.format)}` +
+          `${component.verifierExport ? ', has a verifier' : ''}; granted ${component.granted.join(', ')}`,
+      );
+      if (this.info.format.tag !== 'telemachy-json') {
+        this.gone = new SinkError('not-open');
+        throw new Error(
+          `the sink ${this.info.name} ${this.info.version} writes its own record format (${formatName(this.info.format)}); ` +
+            'this host writes and prints receipts for telemachy-json only: ' +
+            'run such a sink with `chainsink emit --sink SINK.wasm` and check its log with `chainsink verify --sink SINK.wasm`',
+        );
+      }
+    }
     this.durability = options.durability ?? 'always';
     this.head = this.#call('open', () =>
       this.exports.open({ hashChain: options.hashChain ?? true, durability: this.durability }),
@@ -228,6 +381,9 @@ export class Sink {
   close() {
     const head = this.#call('close', () => this.exports.close());
     this.gone = new SinkError('not-open');
+    if (this.version.startsWith('0.2.')) {
+      this.note(`digest: ${this.digestCalls} sha256 call(s) hashed natively`);
+    }
     return head;
   }
 }
@@ -576,7 +732,7 @@ async function main() {
   const actor = { hostId: opts.hostId ?? defaultHostId(), user };
   let sink;
   try {
-    const component = await loadComponent(fs.readFileSync(componentPath));
+    const component = await loadComponent(fs.readFileSync(componentPath), componentPath);
     const log = new LogFile(logPath);
     sink = new Sink(component, log, { hashChain: true, durability: opts.durability, diagnostics: opts.verbose ? 'debug' : 'warn' });
     if (opts.bench !== null) {

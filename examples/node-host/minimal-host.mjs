@@ -1,5 +1,6 @@
 // The hand-written Node host of docs/embedding.md ("Node (jco)"): run by
 // crates/cli/tests/all/polyglot.rs next to jco, in a directory holding sink.wasm.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { transpile } from '@bytecodealliance/jco';
 
@@ -30,12 +31,21 @@ const logFile = {
   size() { try { return size(); } catch (e) { fail('stat', e); } },
   sync() { try { fs.fdatasyncSync(fd); } catch (e) { fail('sync', e); } },
 };
+const digest = {                                            // WIT 0.2: SHA-256 by the host, at most 1 MiB a call
+  sha256(data) {
+    if (data.length > 1048576) throw { payload: `sha256: ${data.length} bytes is more than the limit of 1048576 bytes (1 MiB)` };
+    return crypto.createHash('sha256').update(data).digest();
+  },
+};
 const root = bindings.instantiate((path) => new WebAssembly.Module(files[path]), {
   'chainsink:audit/log-file': logFile,                      // jco 1.35 looks imports up unversioned
   'chainsink:audit/diagnostics': { log: (level, msg) => console.error(`sink ${level}: ${msg}`) },
+  'chainsink:audit/digest': digest,
   'chainsink:audit/types': {},
 });
-const sink = root['chainsink:audit/sink@0.1.0'];
+const sink = root['chainsink:audit/sink@0.2.0'];
+const info = sink.describe();                                // once, before open
+if (info.format.tag !== 'telemachy-json') throw new Error(`${info.name} writes ${info.format.val}, not telemachy-json`);
 sink.open({ hashChain: true, durability: 'always' });
 const receipt = sink.emit({
   timestamp: '2026-06-04T15:30:45.123456+00:00', eventType: 'deploy.started', workflowId: 'wf-1',

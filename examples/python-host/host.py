@@ -9,12 +9,18 @@ log. Events arrive as JSON lines on stdin, in the shape of
 `chainsink emit --stdin`; one receipt line goes to stdout per event, as the
 Rust CLI prints them.
 
-What the sink gets: the three `chainsink:audit` interfaces and nothing else.
-`log-file` is implemented below over ONE file descriptor opened with
-O_RDWR | O_APPEND | O_CREAT: every write lands at the end, so the sink can add
-to the log but never change what is there. The sink never sees the path. The
-linker has no WASI (`add_wasip2` is never called), so a component that
-imports WASI fails to instantiate instead of reaching the host.
+Versions: a component built against WIT 0.1.0 (`wit/since_v0.1.0/`) or 0.2.0
+(`wit/audit.wit`) loads. The version of the `chainsink:audit/sink` interface
+it exports decides which interfaces it is granted; every `chainsink:audit`
+import and export must name that same version.
+
+What the sink gets: that version's `chainsink:audit` interfaces and nothing
+else: `log-file`, `diagnostics`, `types`, and for 0.2 `digest` (SHA-256,
+computed here with hashlib). `log-file` is implemented below over ONE file
+descriptor opened with O_RDWR | O_APPEND | O_CREAT: every write lands at the
+end, so the sink can add to the log but never change what is there. The sink
+never sees the path. The linker has no WASI (`add_wasip2` is never called),
+and a component that imports WASI is refused before it is instantiated.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import fcntl
+import hashlib
 import json
 import os
 import sys
@@ -32,10 +39,15 @@ from typing import Any, Callable, Optional
 import wasmtime
 from wasmtime import component as wc
 
-SINK_EXPORT = "chainsink:audit/sink@0.1.0"
-LOG_FILE_IMPORT = "chainsink:audit/log-file@0.1.0"
-DIAGNOSTICS_IMPORT = "chainsink:audit/diagnostics@0.1.0"
-PROVIDED = (LOG_FILE_IMPORT, DIAGNOSTICS_IMPORT, "chainsink:audit/types@0.1.0")
+PACKAGE = "chainsink:audit"
+# The contracts this host serves (by minor version), and the interfaces each grants.
+SERVED = {
+    "0.1": ("log-file", "diagnostics", "types"),
+    "0.2": ("log-file", "diagnostics", "digest", "types"),
+}
+# Exports a component of each version may have besides `sink`.
+OPTIONAL_EXPORTS = {"0.1": (), "0.2": ("verifier",)}
+DIGEST_LIMIT = 1048576  # most bytes `digest.sha256` hashes in one call (WIT 0.2.0: 1 MiB)
 MAX_BATCH = 256  # most events written with one append, as the Rust CLI
 MAX_DIAGNOSTIC = 4096
 LEVELS = ("debug", "info", "warn", "error")
@@ -132,6 +144,25 @@ class LogFile:
 
 
 # ---------------------------------------------------------------------------
+# The digest capability (WIT 0.2.0).
+
+
+def digest_functions(on_call: Callable[[int], None] = lambda _n: None) -> dict:
+    """`chainsink:audit/digest`: SHA-256 with hashlib, at most DIGEST_LIMIT
+    bytes a call (longer input gets the error the WIT describes, as a `str`,
+    and nothing is hashed). `on_call` is told of each call (for counting)."""
+
+    def sha256(_store: Any, data: bytes) -> Any:
+        on_call(len(data))
+        if len(data) > DIGEST_LIMIT:
+            return (f"sha256: {len(data)} bytes is more than the limit of {DIGEST_LIMIT} bytes "
+                    "(1 MiB) a call; nothing was hashed: hash such data in wasm")
+        return hashlib.sha256(data).digest()
+
+    return {"sha256": sha256}
+
+
+# ---------------------------------------------------------------------------
 # Loading and a live sink instance.
 
 
@@ -152,19 +183,87 @@ class SinkRuntime:
             time.sleep(EPOCH_TICK)
             self.engine.increment_epoch()
 
-    def load(self, path: str) -> wc.Component:
-        """Compiles a component and checks it against the `audit-sink` world."""
+    def load(self, path: str) -> "SinkComponent":
+        """Compiles a component and checks its world (see `check_world`)."""
         component = wc.Component.from_file(self.engine, path)
         ty = component.type
-        foreign = [name for name in ty.imports(self.engine) if name not in PROVIDED]
-        if foreign:
-            raise HostError(
-                f"{path} imports {', '.join(foreign)}; this host grants only "
-                f"{', '.join(PROVIDED)} (no WASI: no filesystem, environment, clock or network)"
-            )
-        if SINK_EXPORT not in list(ty.exports(self.engine)):
-            raise HostError(f"{path} does not export {SINK_EXPORT}")
-        return component
+        world = check_world(list(ty.imports(self.engine)), list(ty.exports(self.engine)), path)
+        return SinkComponent(component=component, **world)
+
+
+class SinkComponent:
+    """A compiled sink component and the contract it speaks: `version` (such
+    as `0.2.0`), `minor` (`0.2`), `granted` (the interfaces it gets),
+    `imports` (the names it imports), `sink_export`, `verifier_export`."""
+
+    def __init__(self, component: wc.Component, **world: Any):
+        self.component = component
+        self.__dict__.update(world)
+
+
+def _ours(name: str) -> Optional[tuple]:
+    """`chainsink:audit/NAME@X.Y.Z` as (NAME, X.Y.Z), else None."""
+    if not name.startswith(PACKAGE + "/") or "@" not in name:
+        return None
+    iface, _, version = name[len(PACKAGE) + 1:].partition("@")
+    parts = version.split(".")
+    if not iface or len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return None
+    return (iface, version)
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def check_world(imports: list, exports: list, what: str = "the component") -> dict:
+    """Which contract a component speaks, from its exported
+    `chainsink:audit/sink@X.Y.Z`. Raises HostError, one line naming what is
+    wrong and how to fix it, for a component that exports no sink, a version
+    this host does not serve, mixes versions, or imports anything else."""
+    served = " and ".join(f"{m}.x" for m in SERVED)
+    sinks = [e for e in exports if _ours(e) and _ours(e)[0] == "sink"]
+    if len(sinks) != 1:
+        raise HostError(
+            f"{what} exports no `{PACKAGE}/sink` interface (exports: {', '.join(exports) or 'none'}); "
+            f"this host loads chainsink sinks of WIT {served}: build it against wit/audit.wit")
+    version = _ours(sinks[0])[1]
+    minor = _minor(version)
+    if minor not in SERVED:
+        raise HostError(
+            f"{what} exports {sinks[0]}; this host serves WIT {served}: rebuild the sink against "
+            "wit/audit.wit (0.2.0), or use a host that serves its version")
+    mixed = [n for n in imports + exports if _ours(n) and _minor(_ours(n)[1]) != minor]
+    if mixed:
+        how = "imports" if mixed[0] in imports else "exports"
+        raise HostError(
+            f"{what} mixes WIT versions: it exports {sinks[0]} but {how} {', '.join(mixed)}; "
+            f"a sink uses one version of {PACKAGE} throughout: rebuild it against one WIT "
+            "(wit/audit.wit for 0.2.0)")
+    granted = SERVED[minor]
+    foreign = [n for n in imports if not (_ours(n) and _ours(n)[0] in granted)]
+    if foreign:
+        raise HostError(
+            f"{what} imports {', '.join(foreign)}; this host grants a WIT {version} sink only "
+            f"{', '.join(f'{PACKAGE}/{g}@{version}' for g in granted)} (no WASI: no filesystem, "
+            "environment, clock or network): rebuild the sink without those imports")
+    unknown = [n for n in exports
+               if _ours(n) and n != sinks[0] and _ours(n)[0] not in OPTIONAL_EXPORTS[minor]]
+    if unknown:
+        raise HostError(f"{what} exports {', '.join(unknown)}, which WIT {version} does not define: "
+                        "rebuild it against wit/audit.wit")
+    verifier = next((n for n in exports if _ours(n) and _ours(n)[0] == "verifier"), None)
+    return {"version": version, "minor": minor, "granted": granted, "imports": list(imports),
+            "sink_export": sinks[0], "verifier_export": verifier}
+
+
+def format_name(fmt: Any) -> str:
+    """The `record-format` a 0.2 `describe` names, as text. wasmtime-py
+    gives this variant untagged: None for `telemachy-json`, the name (a
+    `str`) for `custom(name)`."""
+    if isinstance(fmt, wc.Variant):
+        return fmt.tag if fmt.payload is None else f"{fmt.tag}({fmt.payload})"
+    return "telemachy-json" if fmt is None else f"custom({fmt})"
 
 
 def _record(**fields: Any) -> wc.Record:
@@ -180,33 +279,78 @@ class Sink:
 
     Calls must come from one thread at a time. A trapped instance is
     discarded: every later call reports the trap.
+
+    A WIT 0.2 sink is asked `describe` once, before `open`; `info` keeps the
+    answer (`name`, `version`, `format` as text; for a 0.1 sink, which has no
+    `describe`, name and version are None and the format is telemachy-json).
+    This host writes telemachy-json only, so a sink that names a custom
+    format is refused before `open`.
     """
 
-    def __init__(self, runtime: SinkRuntime, component: wc.Component, log: LogFile,
+    def __init__(self, runtime: SinkRuntime, component: SinkComponent, log: LogFile,
                  durability: str = "always", hash_chain: bool = True, diagnostics: str = "warn"):
         self.runtime = runtime
         self.log = log
         self.last_error: Optional[str] = None
         self.gone: Optional[SinkError] = None
         self.min_level = LEVELS.index(diagnostics)
+        self.version = component.version
+        self.digest_calls = 0
         self.store = wasmtime.Store(runtime.engine)
         self.store.set_limits(memory_size=runtime.memory_bytes)
+
+        def count(_n: int) -> None:
+            self.digest_calls += 1
+
+        provided = {"log-file": log.functions(), "diagnostics": {"log": self._diagnostic},
+                    "digest": digest_functions(count)}
         linker = wc.Linker(runtime.engine)
         with linker.root() as root:
-            with root.add_instance(LOG_FILE_IMPORT) as iface:
-                for name, fn in log.functions().items():
-                    iface.add_func(name, fn)
-            with root.add_instance(DIAGNOSTICS_IMPORT) as iface:
-                iface.add_func("log", self._diagnostic)
+            # Only what this version grants, under the names the component
+            # imports (`types` has no functions to provide).
+            for name in component.imports:
+                functions = provided.get(_ours(name)[0])
+                if functions is None:
+                    continue
+                with root.add_instance(name) as iface:
+                    for func, fn in functions.items():
+                        iface.add_func(func, fn)
         self.store.set_epoch_deadline(runtime.deadline_ticks)
-        instance = linker.instantiate(self.store, component)
-        sink = instance.get_export_index(self.store, SINK_EXPORT)
+        instance = linker.instantiate(self.store, component.component)
+        sink = instance.get_export_index(self.store, component.sink_export)
+        names = ["open", "emit", "emit-batch", "flush", "head", "close"]
+        if component.minor != "0.1":
+            names.append("describe")
         self.funcs = {
             name: instance.get_func(self.store, instance.get_export_index(self.store, name, sink))
-            for name in ("open", "emit", "emit-batch", "flush", "head", "close")
+            for name in names
         }
+        granted = ", ".join(component.granted)
+        if component.minor == "0.1":
+            self.info = {"name": None, "version": None, "format": "telemachy-json"}
+            self._note(f"sink: WIT {component.version} (no describe), taken as telemachy-json; "
+                       f"granted {granted}")
+        else:
+            described = self._call("describe")
+            self.info = {"name": described.name, "version": described.version,
+                         "format": format_name(described.format)}
+            verifier = ", has a verifier" if component.verifier_export else ""
+            self._note(f"sink: {self.info['name']} {self.info['version']}, WIT {component.version}, "
+                       f"writes {self.info['format']}{verifier}; granted {granted}")
+            if self.info["format"] != "telemachy-json":
+                self.gone = SinkError("not-open")
+                raise HostError(
+                    f"the sink {self.info['name']} {self.info['version']} writes its own record format "
+                    f"({self.info['format']}); this host writes and prints receipts for telemachy-json "
+                    "only: run such a sink with `chainsink emit --sink SINK.wasm` and check its log "
+                    "with `chainsink verify --sink SINK.wasm`")
         self.durability = durability
         self.head = self._call("open", _record(hash_chain=hash_chain, durability=durability))
+
+    def _note(self, text: str) -> None:
+        """A line of the host's own, shown with --verbose."""
+        if self.min_level <= LEVELS.index("info"):
+            print(f"chainsink-python: {text}", file=sys.stderr, flush=True)
 
     def _diagnostic(self, _store: Any, level: str, message: str) -> None:
         if len(message) > MAX_DIAGNOSTIC:
@@ -248,6 +392,8 @@ class Sink:
     def close(self) -> wc.Record:
         head = self._call("close")
         self.gone = SinkError("not-open")
+        if self.version.startswith("0.2."):
+            self._note(f"digest: {self.digest_calls} sha256 call(s) hashed natively")
         return head
 
 
