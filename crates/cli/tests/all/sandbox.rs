@@ -742,13 +742,18 @@ fn inspect_reports_the_world_and_the_fit() {
     assert!(!default.wasi);
     let imports: Vec<&str> = default.imports.iter().map(|i| i.name.as_str()).collect();
     assert!(
-        imports.contains(&"chainsink:audit/log-file@0.1.0"),
+        imports.contains(&"chainsink:audit/log-file@0.2.0"),
+        "{imports:?}"
+    );
+    // The default sink hashes records with the host's SHA-256 (issue 15).
+    assert!(
+        imports.contains(&"chainsink:audit/digest@0.2.0"),
         "{imports:?}"
     );
     let log_file = default
         .imports
         .iter()
-        .find(|i| i.name == "chainsink:audit/log-file@0.1.0")
+        .find(|i| i.name == "chainsink:audit/log-file@0.2.0")
         .unwrap();
     assert!(
         log_file
@@ -757,10 +762,15 @@ fn inspect_reports_the_world_and_the_fit() {
         "{:?}",
         log_file.functions
     );
-    assert_eq!(default.exports[0].name, "chainsink:audit/sink@0.1.0");
+    let exports: Vec<&str> = default.exports.iter().map(|e| e.name.as_str()).collect();
+    assert!(
+        exports.contains(&"chainsink:audit/sink@0.2.0")
+            && exports.contains(&"chainsink:audit/verifier@0.2.0"),
+        "{exports:?}"
+    );
     let text = default.render();
     assert!(
-        text.contains("fits chainsink:audit/audit-sink@0.1.0: yes"),
+        text.contains("fits chainsink:audit/audit-sink@0.2.0: yes"),
         "{text}"
     );
 
@@ -914,7 +924,7 @@ fn cli_inspect_shows_the_world_and_the_fit() {
     let text = stdout(&out);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        text.contains("chainsink:audit/sink@0.1.0 (instance)"),
+        text.contains("chainsink:audit/sink@0.2.0 (instance)"),
         "{text}"
     );
     assert!(
@@ -922,7 +932,11 @@ fn cli_inspect_shows_the_world_and_the_fit() {
         "{text}"
     );
     assert!(
-        text.contains("fits chainsink:audit/audit-sink@0.1.0: yes"),
+        text.contains("sink:    chainsink-guest-sink 0.1.0, writes telemachy-json, verifier: yes"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fits chainsink:audit/audit-sink@0.2.0: yes"),
         "{text}"
     );
 
