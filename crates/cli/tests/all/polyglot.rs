@@ -232,11 +232,19 @@ impl Host {
     /// As `command`, with `interpreter` arguments before the host's script
     /// (for Node and Python).
     fn command_with(self, interpreter: &[&str], log: &Path, extra: &[&str]) -> Command {
+        self.command_for(interpreter, &hosts().component, log, extra)
+    }
+
+    /// As `command_with`, loading `sink` instead of the default sink.
+    fn command_for(self, interpreter: &[&str], sink: &Path, log: &Path, extra: &[&str]) -> Command {
         let hosts = hosts();
         let mut cmd = match self {
             Host::Rust => {
                 let mut cmd = bin();
                 cmd.args(["emit", "--stdin", "--log", log.to_str().unwrap()]);
+                if sink != hosts.component {
+                    cmd.arg("--sink").arg(sink);
+                }
                 cmd.args(extra);
                 return cmd;
             }
@@ -258,9 +266,7 @@ impl Host {
             cmd.env_remove(var);
         }
         cmd.env("USER", "tester").env("HOST_ID", "test-host");
-        cmd.args(extra)
-            .arg(&hosts.component)
-            .arg(log.to_str().unwrap());
+        cmd.args(extra).arg(sink).arg(log.to_str().unwrap());
         cmd
     }
 
@@ -896,4 +902,280 @@ fn the_python_embedding_snippet_runs_as_written() {
         assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     }
     assert_verifies(&dir.path().join("audit.jsonl"), 2);
+}
+
+// ---------------------------------------------------------------------------
+// WIT versions: the default sink speaks 0.2.0 (and hashes through the host's
+// `digest`); a 0.1.0 sink still loads; a component that mixes versions, or
+// imports anything else, or writes a format these hosts cannot, is refused.
+
+/// `guests/test-sinks/v0-1-0`: a sink built against the frozen WIT 0.1.0.
+fn v0_1_sink() -> PathBuf {
+    PathBuf::from(chainsink_test_programs::CHAINSINK_GUEST_V0_1_0)
+}
+
+#[test]
+fn a_wit_0_1_sink_still_loads_in_node_and_python_and_its_log_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = workflow_events(dir.path());
+    let (first, second) = events.split_at(6);
+    let mut logs = Vec::new();
+    for host in [Host::Rust, Host::Node, Host::Python] {
+        let log = dir.path().join(format!("{host:?}.jsonl"));
+        // Two runs: the second resumes the chain the first left.
+        for (part, verbose) in [(first, true), (second, false)] {
+            let extra: &[&str] = if verbose && host != Host::Rust {
+                &["--durability", "none", "--verbose"]
+            } else {
+                &["--durability", "none"]
+            };
+            let out = feed(
+                host.command_for(&[], &v0_1_sink(), &log, extra),
+                &to_input(part),
+            );
+            assert!(
+                out.status.success(),
+                "{host:?} with the 0.1 sink: {}",
+                stderr(&out)
+            );
+            assert_eq!(stdout(&out).lines().count(), part.len(), "{host:?}");
+            if verbose && host != Host::Rust {
+                let err = stderr(&out);
+                assert!(
+                    err.contains("sink: WIT 0.1.0 (no describe), taken as telemachy-json")
+                        && err.contains("granted log-file, diagnostics, types"),
+                    "{host:?} should say it loaded a 0.1 sink, granted no digest: {err}"
+                );
+                assert!(!err.contains("digest:"), "{host:?}: {err}");
+            }
+        }
+        assert_verifies(&log, events.len());
+        logs.push(fs::read(&log).unwrap());
+    }
+    // The same events with the same stamps: the same bytes in every host.
+    assert!(
+        logs[1] == logs[0],
+        "Node's 0.1 log differs from the Rust host's"
+    );
+    assert!(
+        logs[2] == logs[0],
+        "Python's 0.1 log differs from the Rust host's"
+    );
+}
+
+/// A Node preload that makes `crypto.createHash` hash a prefix before the
+/// data, so every digest it computes is wrong (but 32 bytes).
+const NODE_WRONG_DIGEST: &str = r#"
+import crypto from 'node:crypto';
+const { createHash } = crypto;
+crypto.createHash = (algorithm, ...rest) => createHash(algorithm, ...rest).update('wrong (injected by the test)');
+"#;
+
+/// Python that makes `hashlib.sha256` hash a prefix before the data, then
+/// runs the host.
+const PYTHON_WRONG_DIGEST: &str = r#"
+import hashlib, runpy, sys
+real = hashlib.sha256
+hashlib.sha256 = lambda data=b"": real(b"wrong (injected by the test)" + bytes(data))
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"#;
+
+#[test]
+fn the_default_sink_hashes_its_records_through_the_hosts_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = without_stamps(&workflow_events(dir.path()));
+    let input = to_input(&events);
+    let fault = dir.path().join("wrong-digest.mjs");
+    fs::write(&fault, NODE_WRONG_DIGEST).unwrap();
+    let fault_url = format!("file://{}", fault.display());
+    let cases: [(Host, Vec<&str>); 2] = [
+        (Host::Node, vec!["--import", &fault_url]),
+        (Host::Python, vec!["-c", PYTHON_WRONG_DIGEST]),
+    ];
+    for (host, wrong) in cases {
+        // Honest: one native sha256 a record, and the log verifies.
+        let log = dir.path().join(format!("{host:?}.jsonl"));
+        let out = host.emit(&log, &input, &["--durability", "none", "--verbose"]);
+        let err = stderr(&out);
+        assert!(out.status.success(), "{host:?}: {err}");
+        assert!(
+            err.contains("sink: chainsink-guest-sink ")
+                && err.contains("WIT 0.2.0, writes telemachy-json, has a verifier")
+                && err.contains("granted log-file, diagnostics, digest, types"),
+            "{host:?}: --verbose should show what `describe` said: {err}"
+        );
+        assert!(
+            err.contains(&format!("digest: {} sha256 call(s)", events.len())),
+            "{host:?}: one digest call a record: {err}"
+        );
+        assert_verifies(&log, events.len());
+
+        // A host whose SHA-256 is wrong: the sink takes its word, so the
+        // records carry hashes `chainsink verify` refuses.
+        let bad = dir.path().join(format!("{host:?}-wrong-digest.jsonl"));
+        let out = feed(
+            host.command_with(&wrong, &bad, &["--durability", "none"]),
+            &input,
+        );
+        assert!(out.status.success(), "{host:?}: {}", stderr(&out));
+        assert_eq!(lines(&bad).len(), events.len(), "{host:?}");
+        let out = verify(&bad, &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{host:?}: a log hashed by a wrong digest must not verify: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let said = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(
+            said.contains("line 1 (byte 0): hash mismatch"),
+            "{host:?}: {said}"
+        );
+    }
+}
+
+#[test]
+fn the_digest_import_hashes_at_most_one_mib_a_call() {
+    let hosts = hosts();
+    // sha256 of 1 MiB of 'a' and of 1 MiB + 1: the first is hashed, the
+    // second gets the error naming the limit.
+    let node = Command::new("node")
+        .args(["--input-type=module", "-e"])
+        .arg(format!(
+            "import {{ digestImports }} from {:?};
+             const {{ sha256 }} = digestImports();
+             console.log(Buffer.from(sha256(Buffer.alloc(1048576, 97))).toString('hex'));
+             try {{ sha256(Buffer.alloc(1048577, 97)); console.log('hashed'); }}
+             catch (e) {{ console.log(e.payload); }}",
+            format!("file://{}", hosts.node_dir.join("host.js").display())
+        ))
+        .output()
+        .unwrap();
+    let python = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys; sys.path.insert(0, sys.argv[1]); import host
+sha256 = host.digest_functions()['sha256']
+print(sha256(None, b'a' * 1048576).hex())
+print(sha256(None, b'a' * 1048577))",
+        )
+        .arg(python_example())
+        .env("PYTHONPATH", &hosts.py_site)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    let expected = {
+        use sha2::{Digest, Sha256};
+        let d = Sha256::digest(vec![b'a'; 1 << 20]);
+        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    for (host, out) in [(Host::Node, node), (Host::Python, python)] {
+        assert!(out.status.success(), "{host:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        let got: Vec<&str> = text.lines().collect();
+        assert_eq!(got.len(), 2, "{host:?}: {text}");
+        assert_eq!(got[0], expected, "{host:?}: the digest of 1 MiB");
+        assert!(
+            got[1].starts_with("sha256: 1048577 bytes is more than the limit of 1048576 bytes"),
+            "{host:?}: {}",
+            got[1]
+        );
+    }
+}
+
+/// The default sink with one import renamed to another version: a
+/// component that mixes `chainsink:audit` versions.
+fn mixed_version_sink(dir: &Path) -> PathBuf {
+    let bytes = fs::read(&hosts().component).unwrap();
+    let (from, to) = (b"diagnostics@0.2.0", b"diagnostics@0.1.0");
+    let mut patched = bytes.clone();
+    let mut hits = 0;
+    for i in 0..bytes.len() - from.len() {
+        if &bytes[i..i + from.len()] == from {
+            patched[i..i + to.len()].copy_from_slice(to);
+            hits += 1;
+        }
+    }
+    assert!(
+        hits > 0,
+        "the default sink no longer imports diagnostics@0.2.0"
+    );
+    let path = dir.join("mixed.wasm");
+    fs::write(&path, patched).unwrap();
+    // chainsink itself refuses it (so it is a mix, not a broken file).
+    let out = bin().arg("inspect").arg(&path).output().unwrap();
+    assert!(
+        stdout(&out).contains(
+            "imports `chainsink:audit/diagnostics@0.1.0` but exports `chainsink:audit/sink@0.2.0`"
+        ),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    path
+}
+
+#[test]
+fn components_these_hosts_cannot_serve_are_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mixed = mixed_version_sink(dir.path());
+    let wasi = PathBuf::from(chainsink_test_programs::CHAINSINK_GUEST_WASI_SNOOP);
+    let custom = PathBuf::from(chainsink_test_programs::CHAINSINK_GUEST_TSV_CHAIN);
+    let cases: [(&Path, &[&str]); 3] = [
+        (
+            &mixed,
+            &[
+                "mixes WIT versions: it exports chainsink:audit/sink@0.2.0 but imports chainsink:audit/diagnostics@0.1.0",
+                "rebuild it against one WIT",
+            ],
+        ),
+        (
+            &wasi,
+            &[
+                "imports wasi:",
+                "this host grants a WIT 0.2.0 sink only chainsink:audit/log-file@0.2.0",
+                "rebuild the sink without those imports",
+            ],
+        ),
+        (
+            &custom,
+            &[
+                "the sink tsv-chain ",
+                "writes its own record format (custom(tsv-chain/1))",
+                "chainsink emit --sink SINK.wasm",
+            ],
+        ),
+    ];
+    for host in [Host::Node, Host::Python] {
+        for (k, (sink, needles)) in cases.iter().enumerate() {
+            let log = dir.path().join(format!("{host:?}-{k}.jsonl"));
+            let out = feed(
+                host.command_for(&[], sink, &log, &[]),
+                &to_input(&tricky_events()),
+            );
+            let err = stderr(&out);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{host:?} {}: {err}",
+                sink.display()
+            );
+            let errors: Vec<&str> = err.lines().filter(|l| l.contains("error:")).collect();
+            assert_eq!(errors.len(), 1, "{host:?}: one error line: {err}");
+            for needle in *needles {
+                assert!(
+                    errors[0].contains(needle),
+                    "{host:?}: `{needle}` not in: {}",
+                    errors[0]
+                );
+            }
+            assert!(stdout(&out).is_empty(), "{host:?}: {}", stdout(&out));
+            assert!(
+                fs::metadata(&log).map_or(0, |m| m.len()) == 0,
+                "{host:?} wrote to the log of a refused sink"
+            );
+        }
+    }
 }
