@@ -202,11 +202,17 @@ export function digestImports(onCall = () => {}) {
  * `{payload: message}`, which jco turns into the `result`'s error string.
  */
 export class LogFile {
-  constructor(path) {
+  constructor(path, { readOnly = false } = {}) {
     this.path = path;
+    this.readOnly = readOnly;
     // O_RDWR | O_APPEND | O_CREAT, mode 0666 less the umask. Every write goes
-    // to the end, whatever position is asked for.
-    this.fd = fs.openSync(path, 'a+');
+    // to the end, whatever position is asked for. Read-only (for --verify):
+    // O_RDONLY, and `append` and `sync` fail.
+    this.fd = fs.openSync(path, readOnly ? 'r' : 'a+');
+  }
+
+  #writable() {
+    if (this.readOnly) throw new Error('the log is open read-only, to be verified');
   }
 
   /** Fails the call with `{payload}`, the form jco expects for a `result` error. */
@@ -245,6 +251,7 @@ export class LogFile {
       // expected, and the sink reports the other writer (it never misses one).
       append: (data) =>
         this.#guard('append to', () => {
+          this.#writable();
           let written = 0;
           while (written < data.length) {
             written += fs.writeSync(this.fd, data, written, data.length - written);
@@ -259,7 +266,11 @@ export class LogFile {
           return [start, this.#read(start, Number(size - start))];
         }),
       size: () => this.#guard('stat', () => this.#size()),
-      sync: () => this.#guard('sync', () => fs.fdatasyncSync(this.fd)),
+      sync: () =>
+        this.#guard('sync', () => {
+          this.#writable();
+          fs.fdatasyncSync(this.fd);
+        }),
     };
   }
 
@@ -323,6 +334,7 @@ export class Sink {
     });
     this.version = component.version;
     this.exports = root[component.sinkExport];
+    this.verifier = component.verifierExport ? root[component.verifierExport] : null;
     if (component.minor === '0.1') {
       this.info = { name: null, version: null, format: { tag: 'telemachy-json' } };
       this.note(`sink: WIT ${component.version} (no describe), taken as telemachy-json; granted ${component.granted.join(', ')}`);
@@ -332,7 +344,7 @@ export class Sink {
         `sink: ${this.info.name} ${this.info.version}, WIT ${component.version}, writes ${formatName(this.info.format)}` +
           `${component.verifierExport ? ', has a verifier' : ''}; granted ${component.granted.join(', ')}`,
       );
-      if (this.info.format.tag !== 'telemachy-json') {
+      if (this.info.format.tag !== 'telemachy-json' && !options.verifyOnly) {
         this.gone = new SinkError('not-open');
         throw new Error(
           `the sink ${this.info.name} ${this.info.version} writes its own record format (${formatName(this.info.format)}); ` +
@@ -342,6 +354,8 @@ export class Sink {
       }
     }
     this.durability = options.durability ?? 'always';
+    // For --verify the instance is never opened: `verify` reads the log itself.
+    if (options.verifyOnly) return;
     this.head = this.#call('open', () =>
       this.exports.open({ hashChain: options.hashChain ?? true, durability: this.durability }),
     );
@@ -364,6 +378,29 @@ export class Sink {
 
   emit(event) {
     return this.#call('emit', () => this.exports.emit(event));
+  }
+
+  /**
+   * The sink's own check of its log (WIT 0.2 `verifier.verify`), as
+   * `chainsink verify --sink` runs it: on an instance made with
+   * `{verifyOnly: true}` over a read-only `LogFile`, without `open`. Returns
+   * `{report}` (`{records, head, bytes}`) or `{failure}` (`{line, offset, reason}`).
+   */
+  verify() {
+    if (!this.verifier) {
+      throw new Error(
+        `the component exports no ${PACKAGE}/verifier (WIT 0.2, world verifying-sink): ` +
+          'check a telemachy-json log with `chainsink verify LOG`',
+      );
+    }
+    return this.#call('verify', () => {
+      try {
+        return { report: this.verifier.verify() };
+      } catch (e) {
+        if (e && e.payload && typeof e.payload.reason === 'string') return { failure: e.payload };
+        throw e;
+      }
+    });
   }
 
   emitBatch(events) {
@@ -664,6 +701,8 @@ options:
   --host-id ID        actor.host_id for events without an actor  [HOST_ID, else the host name]
   --user NAME         actor.user for events without an actor  [USER, else USERNAME, else unknown]
   --bench N           emit N events (one a call, then in batches of ${MAX_BATCH}); print events/s
+  --verify            check LOG with the sink's own verifier (WIT 0.2), read-only, as
+                      \`chainsink verify --sink\`; exit 0 if it checks out, 1 if not
   --verbose           show the sink's info and debug diagnostics too`;
 
 function defaultHostId() {
@@ -684,6 +723,7 @@ function parseArgs(argv) {
     hostId: process.env.HOST_ID || null,
     user: null,
     bench: null,
+    verify: false,
     verbose: false,
     positional: [],
   };
@@ -698,6 +738,7 @@ function parseArgs(argv) {
     else if (a === '--user') opts.user = value();
     else if (a === '--bench') opts.bench = Number.parseInt(value(), 10);
     else if (a === '--verbose') opts.verbose = true;
+    else if (a === '--verify') opts.verify = true;
     else if (a === '-h' || a === '--help') opts.help = true;
     else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
     else opts.positional.push(a);
@@ -709,6 +750,22 @@ function parseArgs(argv) {
   }
   if (opts.bench !== null && !(opts.bench > 0)) throw new Error('--bench needs a positive count');
   return opts;
+}
+
+/** `--verify`: prints the outcome as `chainsink verify --sink` does; 0 if the log checks out, 1 if not. */
+function verifyMain(component, logPath, diagnostics) {
+  const log = new LogFile(logPath, { readOnly: true });
+  const sink = new Sink(component, log, { verifyOnly: true, diagnostics });
+  const { report, failure } = sink.verify();
+  log.close();
+  const by = `sink ${sink.info.name} ${sink.info.version} (${formatName(sink.info.format)})`;
+  if (failure) {
+    console.log(`TAMPERED ${logPath}: line ${failure.line} (byte ${failure.offset}): ${failure.reason} (checked by ${by})`);
+    return 1;
+  }
+  const head = report.head === undefined ? '' : `; head ${report.head}`;
+  console.log(`OK ${logPath}: ${report.records} record(s), ${report.bytes} bytes, verified by ${by}${head}`);
+  return 0;
 }
 
 async function main() {
@@ -726,13 +783,14 @@ async function main() {
   const [componentPath, logPath] = opts.positional;
   let user = opts.user ?? (process.env.USER || process.env.USERNAME || null);
   if (!user) {
-    process.stderr.write('chainsink-node: audit actor.user is "unknown": neither USER nor USERNAME is set\n');
+    if (!opts.verify) process.stderr.write('chainsink-node: audit actor.user is "unknown": neither USER nor USERNAME is set\n');
     user = 'unknown';
   }
   const actor = { hostId: opts.hostId ?? defaultHostId(), user };
   let sink;
   try {
     const component = await loadComponent(fs.readFileSync(componentPath), componentPath);
+    if (opts.verify) return verifyMain(component, logPath, opts.verbose ? 'debug' : 'warn');
     const log = new LogFile(logPath);
     sink = new Sink(component, log, { hashChain: true, durability: opts.durability, diagnostics: opts.verbose ? 'debug' : 'warn' });
     if (opts.bench !== null) {

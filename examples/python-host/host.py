@@ -80,11 +80,16 @@ class LogFile:
     function returns the message string on failure.
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, read_only: bool = False):
         self.path = path
+        self.read_only = read_only
         # A log is a regular file: a FIFO would hang, a device keeps no history.
         if os.path.exists(path) and not os.path.isfile(path):
             raise HostError(f"audit log {path} is not a regular file; point it at a file")
+        if read_only:
+            # For --verify: O_RDONLY, no lock, and `append` and `sync` fail.
+            self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            return
         # Every write goes to the end, whatever position is asked for.
         self.fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK, 0o666)
         # One writer per log, as the Rust host: an exclusive flock on the
@@ -114,7 +119,12 @@ class LogFile:
             length -= len(chunk)
         return b"".join(parts)
 
+    def _writable(self) -> None:
+        if self.read_only:
+            raise OSError("the log is open read-only, to be verified")
+
     def _append(self, data: bytes) -> int:
+        self._writable()
         view = memoryview(data)
         while view:
             view = view[os.write(self.fd, view):]
@@ -128,6 +138,7 @@ class LogFile:
         return (start, self._read(start, size - start))
 
     def _sync(self) -> None:
+        self._writable()
         os.fdatasync(self.fd)
 
     def functions(self) -> dict:
@@ -288,7 +299,8 @@ class Sink:
     """
 
     def __init__(self, runtime: SinkRuntime, component: SinkComponent, log: LogFile,
-                 durability: str = "always", hash_chain: bool = True, diagnostics: str = "warn"):
+                 durability: str = "always", hash_chain: bool = True, diagnostics: str = "warn",
+                 verify_only: bool = False):
         self.runtime = runtime
         self.log = log
         self.last_error: Optional[str] = None
@@ -325,6 +337,10 @@ class Sink:
             name: instance.get_func(self.store, instance.get_export_index(self.store, name, sink))
             for name in names
         }
+        if component.verifier_export:
+            verifier = instance.get_export_index(self.store, component.verifier_export)
+            self.funcs["verify"] = instance.get_func(
+                self.store, instance.get_export_index(self.store, "verify", verifier))
         granted = ", ".join(component.granted)
         if component.minor == "0.1":
             self.info = {"name": None, "version": None, "format": "telemachy-json"}
@@ -337,7 +353,7 @@ class Sink:
             verifier = ", has a verifier" if component.verifier_export else ""
             self._note(f"sink: {self.info['name']} {self.info['version']}, WIT {component.version}, "
                        f"writes {self.info['format']}{verifier}; granted {granted}")
-            if self.info["format"] != "telemachy-json":
+            if self.info["format"] != "telemachy-json" and not verify_only:
                 self.gone = SinkError("not-open")
                 raise HostError(
                     f"the sink {self.info['name']} {self.info['version']} writes its own record format "
@@ -345,6 +361,8 @@ class Sink:
                     "only: run such a sink with `chainsink emit --sink SINK.wasm` and check its log "
                     "with `chainsink verify --sink SINK.wasm`")
         self.durability = durability
+        if verify_only:
+            return  # for --verify the instance is never opened: `verify` reads the log itself
         self.head = self._call("open", _record(hash_chain=hash_chain, durability=durability))
 
     def _note(self, text: str) -> None:
@@ -379,6 +397,26 @@ class Sink:
 
     def emit(self, event: wc.Record) -> wc.Record:
         return self._call("emit", event)
+
+    def verify(self, deadline: float = 60.0) -> tuple:
+        """The sink's own check of its log (WIT 0.2 `verifier.verify`), as
+        `chainsink verify --sink` runs it: on an instance made with
+        `verify_only=True` over a read-only `LogFile`, without `open`, with a
+        longer deadline. Returns (report, None) or (None, failure)."""
+        if "verify" not in self.funcs:
+            raise HostError(f"the component exports no {PACKAGE}/verifier (WIT 0.2, world "
+                            "verifying-sink): check a telemachy-json log with `chainsink verify LOG`")
+        self.store.set_epoch_deadline(int(deadline / EPOCH_TICK) + 1)
+        try:
+            result = self.funcs["verify"](self.store)
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise SinkError("trap", f"the sink trapped in `verify`: {reason}") from None
+        # `result<verify-report, verify-failure>`: both cases are records, so
+        # wasmtime-py gives a tagged Variant (`ok` or `err`).
+        if isinstance(result, wc.Variant):
+            return (result.payload, None) if result.tag == "ok" else (None, result.payload)
+        return (None, result) if hasattr(result, "reason") else (result, None)
 
     def emit_batch(self, events: list) -> list:
         return self._call("emit-batch", events)
@@ -624,6 +662,21 @@ def default_host_id() -> str:
     return "unknown"
 
 
+def verify_main(runtime: SinkRuntime, component: SinkComponent, path: str, diagnostics: str) -> int:
+    """`--verify`: prints the outcome as `chainsink verify --sink` does; 0 if the log checks out, 1 if not."""
+    log = LogFile(path, read_only=True)
+    sink = Sink(runtime, component, log, diagnostics=diagnostics, verify_only=True)
+    report, failure = sink.verify()
+    log.close()
+    by = f"sink {sink.info['name']} {sink.info['version']} ({sink.info['format']})"
+    if failure is not None:
+        print(f"TAMPERED {path}: line {failure.line} (byte {failure.offset}): {failure.reason} (checked by {by})")
+        return 1
+    head = "" if report.head is None else f"; head {report.head}"
+    print(f"OK {path}: {report.records} record(s), {report.bytes} bytes, verified by {by}{head}")
+    return 0
+
+
 def main(argv: Optional[list] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="host.py",
@@ -640,18 +693,25 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--bench", type=int, metavar="N",
                         help=f"emit N events (one a call, then in batches of {MAX_BATCH}); print events/s")
     parser.add_argument("--verbose", action="store_true", help="show the sink's info and debug diagnostics too")
+    parser.add_argument("--verify", action="store_true",
+                        help="check LOG with the sink's own verifier (WIT 0.2), read-only, as "
+                             "`chainsink verify --sink`; exit 0 if it checks out, 1 if not")
     args = parser.parse_args(argv)
     if args.bench is not None and args.bench <= 0:
         parser.error("--bench needs a positive count")
 
     user = args.user or os.environ.get("USER") or os.environ.get("USERNAME")
     if not user:
-        print('chainsink-python: audit actor.user is "unknown": neither USER nor USERNAME is set', file=sys.stderr)
+        if not args.verify:
+            print('chainsink-python: audit actor.user is "unknown": neither USER nor USERNAME is set',
+                  file=sys.stderr)
         user = "unknown"
     actor = {"host_id": args.host_id or default_host_id(), "user": user}
     try:
         runtime = SinkRuntime()
         component = runtime.load(args.component)
+        if args.verify:
+            return verify_main(runtime, component, args.log, "debug" if args.verbose else "warn")
         log = LogFile(args.log)
         sink = Sink(runtime, component, log, durability=args.durability,
                     diagnostics="debug" if args.verbose else "warn")

@@ -1041,6 +1041,7 @@ fn the_digest_import_hashes_at_most_one_mib_a_call() {
     let hosts = hosts();
     // sha256 of 1 MiB of 'a' and of 1 MiB + 1: the first is hashed, the
     // second gets the error naming the limit.
+    let host_js = format!("file://{}", hosts.node_dir.join("host.js").display());
     let node = Command::new("node")
         .args(["--input-type=module", "-e"])
         .arg(format!(
@@ -1049,7 +1050,7 @@ fn the_digest_import_hashes_at_most_one_mib_a_call() {
              console.log(Buffer.from(sha256(Buffer.alloc(1048576, 97))).toString('hex'));
              try {{ sha256(Buffer.alloc(1048577, 97)); console.log('hashed'); }}
              catch (e) {{ console.log(e.payload); }}",
-            format!("file://{}", hosts.node_dir.join("host.js").display())
+            host_js
         ))
         .output()
         .unwrap();
@@ -1090,18 +1091,20 @@ print(sha256(None, b'a' * 1048577))",
 fn mixed_version_sink(dir: &Path) -> PathBuf {
     let bytes = fs::read(&hosts().component).unwrap();
     let (from, to) = (b"diagnostics@0.2.0", b"diagnostics@0.1.0");
-    let mut patched = bytes.clone();
-    let mut hits = 0;
-    for i in 0..bytes.len() - from.len() {
-        if &bytes[i..i + from.len()] == from {
-            patched[i..i + to.len()].copy_from_slice(to);
-            hits += 1;
-        }
-    }
+    let at: Vec<usize> = bytes
+        .windows(from.len())
+        .enumerate()
+        .filter(|(_, w)| w == from)
+        .map(|(i, _)| i)
+        .collect();
     assert!(
-        hits > 0,
+        !at.is_empty(),
         "the default sink no longer imports diagnostics@0.2.0"
     );
+    let mut patched = bytes;
+    for i in at {
+        patched[i..i + to.len()].copy_from_slice(to);
+    }
     let path = dir.join("mixed.wasm");
     fs::write(&path, patched).unwrap();
     // chainsink itself refuses it (so it is a mix, not a broken file).
@@ -1177,5 +1180,66 @@ fn components_these_hosts_cannot_serve_are_refused_in_one_line() {
                 "{host:?} wrote to the log of a refused sink"
             );
         }
+    }
+}
+
+#[test]
+fn verify_mode_runs_the_sinks_own_verifier_read_only() {
+    // A custom-format log (tsv-chain/1), written by the Rust host: only the
+    // sink's verifier can check it.
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = PathBuf::from(chainsink_test_programs::CHAINSINK_GUEST_TSV_CHAIN);
+    let log = dir.path().join("tsv.jsonl");
+    let out = feed(
+        Host::Rust.command_for(&[], &tsv, &log, &["--durability", "none"]),
+        &to_input(&tricky_events()),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let good = fs::read(&log).unwrap();
+    let tampered = dir.path().join("tampered.jsonl");
+    let text = String::from_utf8(good.clone()).unwrap();
+    let second = text.find('\n').unwrap() + 1;
+    let mut bad = text.clone().into_bytes();
+    let at = second + text[second..].find("deploy.finished").unwrap();
+    bad[at] = b'D';
+    fs::write(&tampered, &bad).unwrap();
+    for host in [Host::Node, Host::Python] {
+        let out = feed(host.command_for(&[], &tsv, &log, &["--verify"]), "");
+        assert_eq!(out.status.code(), Some(0), "{host:?}: {}", stderr(&out));
+        let said = stdout(&out);
+        assert!(
+            said.starts_with(&format!(
+                "OK {}: 3 record(s), {} bytes, verified by sink tsv-chain ",
+                log.display(),
+                good.len()
+            )) && said.contains("(custom(tsv-chain/1))"),
+            "{host:?}: {said}"
+        );
+        assert_eq!(fs::read(&log).unwrap(), good, "{host:?} changed the log");
+
+        let out = feed(host.command_for(&[], &tsv, &tampered, &["--verify"]), "");
+        assert_eq!(out.status.code(), Some(1), "{host:?}: {}", stderr(&out));
+        assert!(
+            stdout(&out).starts_with(&format!(
+                "TAMPERED {}: line 2 (byte {second}): ",
+                tampered.display()
+            )),
+            "{host:?}: {}",
+            stdout(&out)
+        );
+        assert_eq!(
+            fs::read(&tampered).unwrap(),
+            bad,
+            "{host:?} changed the log"
+        );
+
+        // A 0.1 sink has no verifier.
+        let out = feed(host.command_for(&[], &v0_1_sink(), &log, &["--verify"]), "");
+        assert_eq!(out.status.code(), Some(2), "{host:?}");
+        assert!(
+            stderr(&out).contains("exports no chainsink:audit/verifier"),
+            "{host:?}: {}",
+            stderr(&out)
+        );
     }
 }
