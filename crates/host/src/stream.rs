@@ -30,7 +30,8 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::json;
+use serde_json::value::RawValue;
 
 use crate::sink::{Actor, Event, Receipt, Sink, SinkError};
 
@@ -104,12 +105,15 @@ fn written_note(written: u64, last: Option<u64>) -> String {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct InputEvent {
+struct InputEvent<'a> {
     event_type: String,
     #[serde(default)]
     workflow_id: Option<String>,
-    #[serde(default)]
-    payload: Option<Map<String, Value>>,
+    /// The payload's text as sent: the sink parses and canonicalizes it
+    /// anyway, so the host only checks that it is JSON and an object
+    /// instead of building a tree and serializing it again.
+    #[serde(default, borrow)]
+    payload: Option<&'a RawValue>,
     #[serde(default)]
     timestamp: Option<String>,
     #[serde(default)]
@@ -402,7 +406,6 @@ impl Batch {
 /// it. A receipt's hash is 64 hex digits (checked by the host before it
 /// gets here), so it needs no escaping; anything else is escaped anyway.
 fn write_receipt(buf: &mut Vec<u8>, line: u64, r: &Receipt) {
-    use std::io::Write as _;
     match &r.hash {
         Some(h) if h.bytes().all(|b| b.is_ascii_alphanumeric()) => {
             buf.extend_from_slice(b"{\"hash\":\"");
@@ -416,8 +419,12 @@ fn write_receipt(buf: &mut Vec<u8>, line: u64, r: &Receipt) {
         }
         None => buf.extend_from_slice(b"{\"hash\":null"),
     }
-    // Writing into a Vec cannot fail.
-    let _ = writeln!(buf, ",\"line\":{line},\"seq\":{}}}", r.seq);
+    let mut digits = itoa::Buffer::new();
+    buf.extend_from_slice(b",\"line\":");
+    buf.extend_from_slice(digits.format(line).as_bytes());
+    buf.extend_from_slice(b",\"seq\":");
+    buf.extend_from_slice(digits.format(r.seq).as_bytes());
+    buf.extend_from_slice(b"}\n");
 }
 
 fn parse_line(text: &str) -> Result<Event, String> {
@@ -426,17 +433,38 @@ fn parse_line(text: &str) -> Result<Event, String> {
             "{e}; expected {{\"event_type\": \"..\", \"workflow_id\": \"..\" or null, \"payload\": {{..}}}}"
         )
     })?;
-    let payload = Value::Object(input.payload.unwrap_or_default());
+    let payload = match input.payload.map(RawValue::get) {
+        None => "{}",
+        Some(text) if text.starts_with('{') => text,
+        Some(text) => {
+            return Err(format!(
+                "`payload` must be a JSON object, not {}; expected {{\"event_type\": \"..\", \
+                 \"workflow_id\": \"..\" or null, \"payload\": {{..}}}}",
+                json_kind(text)
+            ));
+        }
+    };
     Ok(Event {
         event_type: input.event_type,
         workflow_id: input.workflow_id,
-        payload: serde_json::to_string(&payload).map_err(|e| e.to_string())?,
+        payload: payload.to_string(),
         timestamp: input.timestamp,
         actor: input.actor.map(|a| Actor {
             host_id: a.host_id,
             user: a.user,
         }),
     })
+}
+
+/// What kind of JSON value `text` (valid JSON, no leading space) is.
+fn json_kind(text: &str) -> &'static str {
+    match text.as_bytes().first() {
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
 }
 
 #[cfg(test)]
@@ -536,5 +564,35 @@ mod tests {
         let e = parse_line(r#"{"event_type": "t", "extra": 1}"#).unwrap_err();
         assert!(e.contains("extra"), "{e}");
         assert!(parse_line(r#"{"event_type": "t"}"#).is_ok());
+    }
+
+    #[test]
+    fn the_payload_reaches_the_sink_as_sent_and_must_be_an_object() {
+        // Passed through as text (the sink canonicalizes it): number forms
+        // and escapes are the sink's to judge, as the log must show them.
+        let text = r#"{"b": 1.50, "a": "\u00e9", "n": {"x": [1e2]}}"#;
+        let line = format!(r#"{{"event_type": "t", "payload": {text}}}"#);
+        assert_eq!(parse_line(&line).unwrap().payload, text);
+        for (payload, kind) in [
+            ("[1, 2]", "an array"),
+            (r#""x""#, "a string"),
+            ("3", "a number"),
+            ("true", "a boolean"),
+        ] {
+            let e =
+                parse_line(&format!(r#"{{"event_type": "t", "payload": {payload}}}"#)).unwrap_err();
+            assert!(
+                e.contains(&format!("`payload` must be a JSON object, not {kind}")),
+                "{e}"
+            );
+        }
+        for absent in [
+            r#"{"event_type": "t"}"#,
+            r#"{"event_type": "t", "payload": null}"#,
+        ] {
+            assert_eq!(parse_line(absent).unwrap().payload, "{}");
+        }
+        // Not JSON at all is still refused here, before the sink.
+        assert!(parse_line(r#"{"event_type": "t", "payload": {"v": NaN}}"#).is_err());
     }
 }
