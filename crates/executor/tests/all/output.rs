@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use crate::common::{find, opts, s, scratch, wf};
 use chainsink_executor::{
@@ -207,7 +206,6 @@ teams:
       - {subject: Quiet, description: x, assign_to: quiet}
 ");
     let sink = MemorySink::new();
-    let started = Instant::now();
     let r = run(
         &w,
         &sink,
@@ -216,7 +214,6 @@ teams:
             ..opts(3)
         },
     );
-    assert!(started.elapsed() < Duration::from_secs(30));
     assert_eq!(r.outcome, Outcome::Failed);
     assert_eq!(r.tasks[0].status, TaskStatus::Completed);
     assert_eq!(r.tasks[1].status, TaskStatus::Failed);
@@ -359,19 +356,34 @@ teams:
 #[test]
 fn a_program_that_leaves_a_writer_behind_does_not_hold_up_its_task() {
     // The background sleep keeps the pipes open after `sh` exits.
-    let w = wf("metadata: {name: bg}
+    let dir = scratch("writer-behind");
+    let pidfile = dir.join("pid");
+    let w = wf(&format!(
+        "metadata: {{name: bg}}
 agents:
-  - {name: a, program: 'cat >/dev/null; echo started; sleep 20 & echo left'}
+  - {{name: a, program: 'cat >/dev/null; echo started; sleep 600 & echo $! > {}; echo left'}}
 teams:
   - name: t
     agents: [a]
     tasks:
-      - {subject: Leaves, description: x, assign_to: a}
-");
+      - {{subject: Leaves, description: x, assign_to: a}}
+",
+        pidfile.display()
+    ));
     let sink = MemorySink::new();
-    let started = Instant::now();
     let r = run(&w, &sink, &opts(1));
-    assert!(started.elapsed() < Duration::from_secs(10));
+    // The run is over while the writer it left behind still runs: the task
+    // ended with `sh`, not with the last holder of its pipes.
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: signal 0 only checks that the process exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    // SAFETY: ends the test's own background sleep.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert!(alive, "the run waited for the background writer {pid}");
     assert_eq!(r.outcome, Outcome::Completed, "{:#?}", r.tasks);
     let ev = sink.events();
     let e = &ev[find(&ev, "task.completed", "Leaves")];
