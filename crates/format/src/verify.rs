@@ -52,6 +52,11 @@ use crate::Hash;
 use crate::json::{self, JsonError};
 use crate::sha;
 
+#[cfg(test)]
+mod diff_tests;
+#[cfg(test)]
+mod old_scan;
+
 /// How thoroughly [`check_line`] checks a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
@@ -398,13 +403,13 @@ fn special_mask(c: &[u8; 64]) -> u64 {
 }
 
 #[cfg(not(target_arch = "x86_64"))]
+#[cfg_attr(not(test), allow(dead_code))]
 #[inline]
 fn special_mask(c: &[u8; 64]) -> u64 {
     special_mask_swar(c)
 }
 
 /// [`special_mask`] eight bytes at a time in plain integer arithmetic (any target).
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 #[inline]
 fn special_mask_swar(c: &[u8; 64]) -> u64 {
     /// High bit set exactly in the bytes of `t` that are zero, for `t` with no high bits set.
@@ -429,9 +434,172 @@ fn special_mask_swar(c: &[u8; 64]) -> u64 {
     m
 }
 
-/// Parses a `"<64 lowercase hex>"` hash body (without quotes) like [`Hash::from_hex`], branch-free.
+/// [`special_mask`] with AVX2: two 32-byte halves.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn special_mask_avx2(c: &[u8; 64]) -> u64 {
+    use core::arch::x86_64::*;
+    let mut m = 0u64;
+    for (q, half) in c.chunks_exact(32).enumerate() {
+        // SAFETY: `half` is 32 readable bytes; loadu has no alignment requirement.
+        let v = unsafe { _mm256_loadu_si256(half.as_ptr().cast()) };
+        // Signed: bytes >= 0x80 are negative, so this catches them along with controls.
+        let low = _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v);
+        let quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'"' as i8));
+        let bslash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\\' as i8));
+        let del = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x7f));
+        let s = _mm256_or_si256(_mm256_or_si256(low, quote), _mm256_or_si256(bslash, del));
+        m |= u64::from(_mm256_movemask_epi8(s) as u32) << (32 * q);
+    }
+    m
+}
+
+/// [`special_mask`] with AVX-512BW: the 64 bytes in one register, compared into bit masks.
+///
+/// # Safety
+/// The CPU must have AVX-512F and AVX-512BW.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn special_mask_avx512(c: &[u8; 64]) -> u64 {
+    use core::arch::x86_64::*;
+    // SAFETY: `c` is 64 readable bytes; loadu has no alignment requirement.
+    let v = unsafe { _mm512_loadu_si512(c.as_ptr().cast()) };
+    // Signed: bytes >= 0x80 are negative, so this catches them along with controls.
+    _mm512_cmplt_epi8_mask(v, _mm512_set1_epi8(0x20))
+        | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'"' as i8))
+        | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\\' as i8))
+        | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(0x7f))
+}
+
+#[cfg(target_arch = "x86_64")]
+cpufeatures::new!(cpu_avx512bw, "avx512f", "avx512bw");
+#[cfg(target_arch = "x86_64")]
+cpufeatures::new!(cpu_avx2, "avx2");
+
+/// Which code classifies a 64-byte block for the scan ([`special_mask`]'s question), chosen
+/// once per batch of lines from what the CPU has (`cpufeatures`), so that the widest registers
+/// are used without compiling for them; every choice gives the same bits (tested).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Classifier {
+    /// Eight bytes at a time in integer arithmetic: any target (and the tests' reference path).
+    #[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
+    Portable,
+    /// SSE2, the x86_64 baseline.
+    #[cfg(target_arch = "x86_64")]
+    Sse2,
+    /// AVX2, checked at run time.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// AVX-512BW, checked at run time.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Classifier {
+    /// The widest classifier this CPU runs.
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if cpu_avx512bw::get() {
+                return Classifier::Avx512;
+            }
+            if cpu_avx2::get() {
+                return Classifier::Avx2;
+            }
+            Classifier::Sse2
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Classifier::Portable
+    }
+
+    /// The portable classifier (for tests that run both paths).
+    #[cfg(test)]
+    fn portable() -> Self {
+        Classifier::Portable
+    }
+
+    /// Bit `k` set when byte `k` of `c` is special (see [`special_mask`]).
+    #[inline]
+    fn special(self, c: &[u8; 64]) -> u64 {
+        match self {
+            Classifier::Portable => special_mask_swar(c),
+            #[cfg(target_arch = "x86_64")]
+            Classifier::Sse2 => special_mask(c),
+            // SAFETY: `detect` returns these only when the CPU has the features.
+            #[cfg(target_arch = "x86_64")]
+            Classifier::Avx2 => unsafe { special_mask_avx2(c) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Classifier::Avx512 => unsafe { special_mask_avx512(c) },
+        }
+    }
+}
+
+/// Parses a `"<64 lowercase hex>"` hash body (without quotes) like [`Hash::from_hex`]: with SSE2
+/// (the x86_64 baseline) sixteen digits at a time, elsewhere by table.
 #[inline]
 fn hex64(s: &[u8; 64]) -> Option<Hash> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        hex64_sse2(s)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        hex64_portable(s)
+    }
+}
+
+/// [`hex64`] with SSE2: checks and converts 16 digits a step, then packs digit pairs into bytes.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn hex64_sse2(s: &[u8; 64]) -> Option<Hash> {
+    use core::arch::x86_64::*;
+    let mut h = [0u8; 32];
+    let mut bad = 0i32;
+    for (out, digits) in h.chunks_exact_mut(16).zip(s.chunks_exact(32)) {
+        // SAFETY: SSE2 is part of the x86_64 baseline; `digits` is 32 readable bytes (two
+        // unaligned 16-byte loads) and `out` 16 writable ones (one unaligned store).
+        unsafe {
+            let mut vals = [_mm_setzero_si128(); 2];
+            for (k, v) in vals.iter_mut().enumerate() {
+                let c = _mm_loadu_si128(digits.as_ptr().add(16 * k).cast());
+                // '0'..='9' -> 0..=9 and 'a'..='f' -> 10..=15 (signed compares: every byte
+                // >= 0x80 is negative, so it is neither).
+                let dec = _mm_sub_epi8(c, _mm_set1_epi8(b'0' as i8));
+                let is_dec = _mm_and_si128(
+                    _mm_cmpgt_epi8(c, _mm_set1_epi8(b'0' as i8 - 1)),
+                    _mm_cmplt_epi8(c, _mm_set1_epi8(b'9' as i8 + 1)),
+                );
+                let is_hex = _mm_and_si128(
+                    _mm_cmpgt_epi8(c, _mm_set1_epi8(b'a' as i8 - 1)),
+                    _mm_cmplt_epi8(c, _mm_set1_epi8(b'f' as i8 + 1)),
+                );
+                let hexv = _mm_sub_epi8(c, _mm_set1_epi8(b'a' as i8 - 10));
+                bad |= !_mm_movemask_epi8(_mm_or_si128(is_dec, is_hex)) & 0xffff;
+                *v = _mm_or_si128(_mm_and_si128(is_dec, dec), _mm_and_si128(is_hex, hexv));
+            }
+            // Each 16-bit lane holds (first digit, second digit) in (low, high) byte: make it
+            // first << 4 | second, then pack the lanes' low bytes.
+            let pack = |v: __m128i| {
+                _mm_or_si128(
+                    _mm_slli_epi16(_mm_and_si128(v, _mm_set1_epi16(0x00ff)), 4),
+                    _mm_srli_epi16(v, 8),
+                )
+            };
+            let bytes = _mm_packus_epi16(pack(vals[0]), pack(vals[1]));
+            _mm_storeu_si128(out.as_mut_ptr().cast(), bytes);
+        }
+    }
+    (bad == 0).then_some(Hash(h))
+}
+
+/// [`hex64`] by table, for any target.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+#[inline]
+fn hex64_portable(s: &[u8; 64]) -> Option<Hash> {
     /// Value of each lowercase hex digit; 0x10 flags anything else.
     const VAL: [u8; 256] = {
         let mut t = [0x10u8; 256];
@@ -527,7 +695,7 @@ const F_HASH: usize = 5;
 
 /// The index in [`FIELDS`] of an unescaped top-level key: told apart by length and first byte,
 /// then confirmed with one comparison.
-#[inline]
+#[inline(always)]
 fn field_index(k: &[u8]) -> Option<usize> {
     let f = match (k.len(), k.first()) {
         (5, Some(b'a')) => 0,
@@ -540,7 +708,8 @@ fn field_index(k: &[u8]) -> Option<usize> {
         (3, Some(b's')) => 7,
         _ => return None,
     };
-    (FIELDS[f].as_bytes() == k).then_some(f)
+    // Byte by byte rather than `==`, which calls `memcmp` for these few bytes.
+    FIELDS[f].bytes().zip(k).all(|(a, &b)| a == b).then_some(f)
 }
 
 /// A container being scanned.
@@ -664,11 +833,18 @@ struct Scanner<'a> {
     hash_key: usize,
     /// Kind of the top-level value, for [`LineError::NotAnObject`].
     top_kind: &'static str,
+    /// What classifies the 64-byte windows.
+    class: Classifier,
 }
 
 impl<'a> Scanner<'a> {
     fn new(b: &'a [u8]) -> Self {
+        Self::with_classifier(b, Classifier::detect())
+    }
+
+    fn with_classifier(b: &'a [u8], class: Classifier) -> Self {
         Scanner {
+            class,
             b,
             i: 0,
             mask_at: usize::MAX,
@@ -717,13 +893,13 @@ impl<'a> Scanner<'a> {
     fn load_mask(&mut self, at: usize) {
         self.mask_at = at;
         self.mask = match self.b.get(at..at + 64) {
-            Some(c) => special_mask(c.try_into().unwrap_or(&[0; 64])),
+            Some(c) => self.class.special(c.try_into().unwrap_or(&[0; 64])),
             None => {
                 // The tail: pad with NUL, which is special, so scans stop at the end.
                 let mut c = [0u8; 64];
                 let tail = self.b.get(at..).unwrap_or_default();
                 c[..tail.len()].copy_from_slice(tail);
-                special_mask(&c)
+                self.class.special(&c)
             }
         };
     }
@@ -800,40 +976,46 @@ impl<'a> Scanner<'a> {
             _ => "a number",
         };
         'value: loop {
-            match self.peek() {
-                None => return Err(Fault::Eof),
-                Some(c @ (b'{' | b'[')) => {
-                    if stack.len() >= json::MAX_READ_DEPTH {
-                        return Err(Fault::TooDeep);
-                    }
-                    self.i += 1;
-                    self.depth = self.depth.max(stack.len() + 1);
-                    let close = if c == b'{' { b'}' } else { b']' };
-                    self.ws_none();
-                    if self.peek() == Some(close) {
+            // Strings are most values: one test for them before the dispatch on the first byte
+            // (an indirect jump that mispredicts often).
+            if self.b.get(self.i) == Some(&b'"') {
+                self.string()?;
+            } else {
+                match self.peek() {
+                    None => return Err(Fault::Eof),
+                    Some(c @ (b'{' | b'[')) => {
+                        if stack.len() >= json::MAX_READ_DEPTH {
+                            return Err(Fault::TooDeep);
+                        }
                         self.i += 1;
-                    } else if c == b'{' {
-                        stack.push(Frame::Object(None));
-                        self.key(&mut stack, &mut member)?;
-                        continue 'value;
-                    } else {
-                        stack.push(Frame::Array);
-                        continue 'value;
+                        self.depth = self.depth.max(stack.len() + 1);
+                        let close = if c == b'{' { b'}' } else { b']' };
+                        self.ws_none();
+                        if self.peek() == Some(close) {
+                            self.i += 1;
+                        } else if c == b'{' {
+                            stack.push(Frame::Object(None));
+                            self.key(&mut stack, &mut member)?;
+                            continue 'value;
+                        } else {
+                            stack.push(Frame::Array);
+                            continue 'value;
+                        }
                     }
+                    Some(b'"') => {
+                        self.string()?;
+                    }
+                    Some(b't') => self.literal(b"true")?,
+                    Some(b'f') => self.literal(b"false")?,
+                    Some(b'n') => self.literal(b"null")?,
+                    Some(b'N') => return Err(self.non_finite("NaN")),
+                    Some(b'I') => return Err(self.non_finite("Infinity")),
+                    Some(b'-') if self.b.get(self.i + 1) == Some(&b'I') => {
+                        return Err(self.non_finite("-Infinity"));
+                    }
+                    Some(b'-' | b'0'..=b'9') => self.number(stack.is_empty())?,
+                    Some(_) => return Err(Fault::Syntax(self.i, "expected a JSON value")),
                 }
-                Some(b'"') => {
-                    self.string()?;
-                }
-                Some(b't') => self.literal(b"true")?,
-                Some(b'f') => self.literal(b"false")?,
-                Some(b'n') => self.literal(b"null")?,
-                Some(b'N') => return Err(self.non_finite("NaN")),
-                Some(b'I') => return Err(self.non_finite("Infinity")),
-                Some(b'-') if self.b.get(self.i + 1) == Some(&b'I') => {
-                    return Err(self.non_finite("-Infinity"));
-                }
-                Some(b'-' | b'0'..=b'9') => self.number(stack.is_empty())?,
-                Some(_) => return Err(Fault::Syntax(self.i, "expected a JSON value")),
             }
             // After a value: close containers until the next value starts.
             loop {
@@ -857,6 +1039,17 @@ impl<'a> Scanner<'a> {
                         Some(_) => Err(Fault::Syntax(self.i, "extra data after the JSON value")),
                     };
                 };
+                // Canonical lines go on with exactly `, ` and the next key or value; anything
+                // else takes the general path below, which says what is wrong.
+                if self.b.get(self.i..self.i + 2) == Some(b", ")
+                    && !matches!(self.b.get(self.i + 2), Some(b' ' | b'\t' | b'\n' | b'\r'))
+                {
+                    self.i += 2;
+                    if let Frame::Object(_) = frame {
+                        self.key(&mut stack, &mut member)?;
+                    }
+                    continue 'value;
+                }
                 self.ws_none();
                 match (self.peek(), frame) {
                     (None, _) => return Err(Fault::Eof),
@@ -909,13 +1102,21 @@ impl<'a> Scanner<'a> {
             }
             *prev = Some(key);
         }
-        self.ws_none();
-        match self.peek() {
-            None => return Err(Fault::Eof),
-            Some(b':') => self.i += 1,
-            Some(_) => return Err(Fault::Syntax(self.i, "expected `:` after the key")),
+        // Canonical lines have exactly `": "` and then the value: one comparison of two bytes and a
+        // look at the third. Anything else takes the general path, which says what is wrong.
+        if self.b.get(self.i..self.i + 2) == Some(b": ")
+            && !matches!(self.b.get(self.i + 2), Some(b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            self.i += 2;
+        } else {
+            self.ws_none();
+            match self.peek() {
+                None => return Err(Fault::Eof),
+                Some(b':') => self.i += 1,
+                Some(_) => return Err(Fault::Syntax(self.i, "expected `:` after the key")),
+            }
+            self.ws_one();
         }
-        self.ws_one();
         if depth == 1 {
             let k = &self.b[key.0..key.1];
             let field = if escaped {
@@ -1323,7 +1524,7 @@ fn decode(body: &[u8]) -> impl Iterator<Item = u32> + '_ {
 }
 
 /// Compares two keys (spans of `b`: start, end, holds a `\`) by code point, as Python sorts them.
-#[inline]
+#[inline(always)]
 fn compare_keys(b: &[u8], x: (usize, usize, bool), y: (usize, usize, bool)) -> core::cmp::Ordering {
     let (kx, ky) = (&b[x.0..x.1], &b[y.0..y.1]);
     if !x.2 && !y.2 {
@@ -1334,10 +1535,23 @@ fn compare_keys(b: &[u8], x: (usize, usize, bool), y: (usize, usize, bool)) -> c
     }
 }
 
-/// `x.cmp(y)`, inline, without a call to `memcmp`: keys are short and usually differ early.
-#[inline]
+/// `x.cmp(y)`, inline, without a call to `memcmp`: keys are short and usually differ early, so
+/// eight bytes at a time (big-endian words order like their bytes), then byte by byte.
+#[inline(always)]
 fn compare_bytes(x: &[u8], y: &[u8]) -> core::cmp::Ordering {
-    for (a, b) in x.iter().zip(y) {
+    let (mut xs, mut ys) = (x.chunks_exact(8), y.chunks_exact(8));
+    let mut done = 0;
+    for (a, b) in (&mut xs).zip(&mut ys) {
+        let (a, b) = (
+            u64::from_be_bytes(a.try_into().unwrap_or_default()),
+            u64::from_be_bytes(b.try_into().unwrap_or_default()),
+        );
+        if a != b {
+            return a.cmp(&b);
+        }
+        done += 8;
+    }
+    for (a, b) in x[done..].iter().zip(&y[done..]) {
         if a != b {
             return a.cmp(b);
         }
@@ -1347,7 +1561,12 @@ fn compare_bytes(x: &[u8], y: &[u8]) -> core::cmp::Ordering {
 
 /// Scans a line and gives the verdict with the precise reason.
 fn scan_line(line: &[u8]) -> Result<Scanned, LineError> {
-    let mut s = Scanner::new(line);
+    scan_line_with(line, Classifier::detect())
+}
+
+/// [`scan_line`] with the given block classifier.
+fn scan_line_with(line: &[u8], class: Classifier) -> Result<Scanned, LineError> {
+    let mut s = Scanner::with_classifier(line, class);
     if let Err(f) = s.scan() {
         return Err(LineError::BadJson(f.into_error(line)));
     }
@@ -1707,6 +1926,7 @@ mod tests {
                 let mut c: [u8; 64] = good.clone().try_into().unwrap();
                 c[pos] = v;
                 assert_eq!(hex64(&c), Hash::from_hex(&c), "{pos} {v:#x}");
+                assert_eq!(hex64_portable(&c), Hash::from_hex(&c), "{pos} {v:#x}");
             }
         }
     }
