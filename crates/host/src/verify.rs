@@ -4,8 +4,10 @@
 //! wasm; this module streams the file through them. The log is read in
 //! chunks of whole lines (1 MiB, cut after the last `\n`; the unfinished line
 //! moves on to the next chunk). Worker threads check the chunks' lines on
-//! all cores (`check_lines`: each line on its own, two hashed at a time), and
-//! the reading thread links them in order with the one chain rule
+//! all cores (`check_lines`: each line on its own, two hashed at a time),
+//! the reading thread being one of them: it checks a chunk itself whenever
+//! every worker already has one queued behind the one it is checking. The
+//! reading thread links the chunks in order with the one chain rule
 //! ([`ChainVerifier`]), so nothing but the order of links is sequential.
 //! Reading, checking and linking overlap, and memory stays bounded by a
 //! fixed number of chunks ([`MAX_CHUNKS`], each a chunk plus the largest
@@ -489,6 +491,8 @@ fn run_in_chunks(
     let tail = if threads <= 1 {
         let mut pipe = Pipeline {
             workers: None,
+            worker_count: 0,
+            pending: 0,
             chunk,
             free: Vec::new(),
             allocated: 0,
@@ -503,7 +507,10 @@ fn run_in_chunks(
         let (done_tx, done_rx) = mpsc::channel::<Numbered>();
         let job_rx = Mutex::new(job_rx);
         std::thread::scope(|s| {
-            for _ in 0..threads {
+            // The reading thread is one of the `threads`: it checks chunks too whenever the
+            // workers have enough queued (see `Pipeline::send`), so on N cores N threads run
+            // rather than N workers plus a reader competing for them.
+            for _ in 0..threads - 1 {
                 let (job_rx, done_tx) = (&job_rx, done_tx.clone());
                 s.spawn(move || {
                     loop {
@@ -523,6 +530,8 @@ fn run_in_chunks(
             drop(done_tx);
             let mut pipe = Pipeline {
                 workers: Some((job_tx, done_rx)),
+                worker_count: threads - 1,
+                pending: 0,
                 chunk,
                 free: Vec::new(),
                 allocated: 0,
@@ -652,6 +661,9 @@ type Numbered = (u64, Chunk);
 struct Pipeline {
     /// The queue to the worker threads and their answers; `None`: check inline.
     workers: Option<(mpsc::Sender<Numbered>, mpsc::Receiver<Numbered>)>,
+    /// How many worker threads there are, and chunks sent to them not yet back.
+    worker_count: usize,
+    pending: usize,
     /// Bytes to read at a time ([`CHUNK`] but in tests).
     chunk: usize,
     /// Chunks ready for reuse.
@@ -740,16 +752,21 @@ impl Pipeline {
         let seq = self.sent;
         self.sent += 1;
         match &self.workers {
-            Some((jobs, answers)) => {
+            // To the workers while they hold at most one chunk more than there are of them;
+            // beyond that every worker is busy with one queued behind, so none runs dry while
+            // this thread checks the chunk itself (below) instead of waiting.
+            Some((jobs, answers)) if self.pending <= self.worker_count => {
                 jobs.send((seq, chunk))
                     .expect("the verify threads stop only when the queue closes");
+                self.pending += 1;
                 // Link what is ready, so memory is reused and progress moves.
                 while let Ok((seq, chunk)) = answers.try_recv() {
+                    self.pending -= 1;
                     self.done.insert(seq, chunk);
                 }
                 self.link_ready(linker, progress)
             }
-            None => {
+            _ => {
                 chunk.check(mode);
                 self.done.insert(seq, chunk);
                 self.link_ready(linker, progress)
@@ -766,7 +783,11 @@ impl Pipeline {
         let Some((_, answers)) = &self.workers else {
             unreachable!("inline checking links every chunk as it is sent");
         };
+        // Called only while a chunk waits to be linked or reused, and every chunk not linked yet
+        // is with a worker or waits behind one that is: so one will come back.
+        assert!(self.pending > 0, "no chunk is with the workers");
         let (seq, chunk) = answers.recv().expect("a verify thread panicked");
+        self.pending -= 1;
         self.done.insert(seq, chunk);
         self.link_ready(linker, progress)
     }
