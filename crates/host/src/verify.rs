@@ -752,10 +752,12 @@ impl Pipeline {
         let seq = self.sent;
         self.sent += 1;
         match &self.workers {
-            // To the workers while they hold at most one chunk more than there are of them;
-            // beyond that every worker is busy with one queued behind, so none runs dry while
-            // this thread checks the chunk itself (below) instead of waiting.
-            Some((jobs, answers)) if self.pending <= self.worker_count => {
+            // To the workers while each holds at most two chunks beyond the one it is checking;
+            // beyond that none runs dry while this thread checks the chunk itself (below)
+            // instead of waiting. With only one queued behind, this thread (which also reads
+            // and links) took more than its share: a profile of `--threads 2` showed it with
+            // 66% of the samples and the worker idle a third of the time (docs/benchmarks.md).
+            Some((jobs, answers)) if self.pending <= 2 * self.worker_count => {
                 jobs.send((seq, chunk))
                     .expect("the verify threads stop only when the queue closes");
                 self.pending += 1;
