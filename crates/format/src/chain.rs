@@ -15,7 +15,7 @@ use alloc::vec::Vec;
 
 use crate::Hash;
 use crate::json;
-use crate::record::{self, Event, RecordError};
+use crate::record::{self, Event, Payload, RecordError};
 
 /// Length of the spliced member `"hash": "<64 hex>", `.
 pub const HASH_MEMBER_LEN: usize = 9 + 64 + 3;
@@ -63,7 +63,11 @@ pub fn seal_with(
     // "hash" goes here, between "event_type" and "payload".
     let splice_at = out.len();
     out.extend_from_slice(b"\"payload\": ");
-    if let Err(e) = json::write_object_within(out, event.payload, record::MAX_PAYLOAD_DEPTH) {
+    let written = match event.payload {
+        Payload::Object(m) => json::write_object_within(out, m, record::MAX_PAYLOAD_DEPTH),
+        Payload::Text(t) => json::write_object_text_within(out, t, record::MAX_PAYLOAD_DEPTH),
+    };
+    if let Err(e) = written {
         out.truncate(start);
         return Err(e.into());
     }
@@ -137,7 +141,7 @@ mod tests {
                 host_id: "host",
                 user: "ana",
             },
-            payload,
+            payload: payload.into(),
         }
     }
 

@@ -30,6 +30,8 @@ use alloc::vec::Vec;
 use core::fmt::{self, Write as _};
 use serde_json::{Map, Number, Value};
 
+mod transcode;
+
 /// Deepest nesting of arrays and objects we WRITE (a record's own object counts as one level).
 ///
 /// serde_json's parser (used for payload text) reads 127 levels, so [`write_value`] encodes no
@@ -197,6 +199,33 @@ pub fn write_object_within(
         JsonError::TooDeep { .. } => JsonError::TooDeep { limit: max_depth },
         e => e,
     })
+}
+
+/// Appends `canon(parse_object(text))` with at most `max_depth` levels of nesting (the object
+/// itself counts as one), as [`write_object_within`] would for the parsed tree.
+///
+/// Text that is already canonical is copied as it is: the verifier's scanner
+/// ([`crate::verify::is_canonical_object`]) proves it is exactly what the encoder would write.
+/// Other valid text (other spacing or key order, escapes, `1.50`) is encoded straight from its
+/// bytes, with no tree: the strings, numbers and key order go through the same functions the
+/// tree's encoder uses. Text that neither can take (not JSON, NaN, a lone surrogate, too deep, an
+/// integer too long) is parsed into a tree, so it gets exactly the tree's error.
+/// On error `out` is left as it was.
+pub fn write_object_text_within(
+    out: &mut Vec<u8>,
+    text: &str,
+    max_depth: usize,
+) -> Result<(), JsonError> {
+    let depth = max_depth.min(MAX_DEPTH);
+    if crate::verify::is_canonical_object(text.as_bytes(), depth) {
+        out.extend_from_slice(text.as_bytes());
+        return Ok(());
+    }
+    if transcode::object(out, text, depth) {
+        return Ok(());
+    }
+    // Whatever the transcoder leaves (errors above all) takes the tree, which says what is wrong.
+    write_object_within(out, &parse_object(text)?, max_depth)
 }
 
 /// Appends `canon(m)` leaving out the member named `except` (if any). On error `out` is left as
@@ -448,7 +477,12 @@ pub(crate) fn snippet(s: &str) -> String {
 }
 
 fn write_number(out: &mut Vec<u8>, n: &Number) -> Result<(), JsonError> {
-    let t = n.as_str();
+    write_number_text(out, n.as_str())
+}
+
+/// Appends the canonical form of the number token `t`: an integer as it is (`-0` as `0`), a
+/// float as Python's `repr`.
+fn write_number_text(out: &mut Vec<u8>, t: &str) -> Result<(), JsonError> {
     match classify_number(t)? {
         NumKind::Int if t == "-0" => out.push(b'0'),
         NumKind::Int => out.extend_from_slice(t.as_bytes()),

@@ -33,8 +33,28 @@ pub struct Event<'a> {
     pub workflow_id: Option<&'a str>,
     /// Who caused the event.
     pub actor: Actor<'a>,
-    /// Event-specific fields (any JSON object).
-    pub payload: &'a Map<String, Value>,
+    /// Event-specific fields (any JSON object): a parsed tree, or its JSON text.
+    pub payload: Payload<'a>,
+}
+
+/// An event's payload, as the caller holds it.
+///
+/// Either form seals to the same bytes ([`crate::chain::seal`]). Text that is already canonical
+/// (checked by the verifier's scanner, [`crate::verify::is_canonical_object`]) is copied as it is,
+/// with no tree built; other text is parsed and encoded canonically, which is what a tree costs
+/// every time. So a sink that does not change payloads should hand over their text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Payload<'a> {
+    /// A parsed JSON object.
+    Object(&'a Map<String, Value>),
+    /// The JSON text of one object (RFC 8259; any spacing and key order).
+    Text(&'a str),
+}
+
+impl<'a> From<&'a Map<String, Value>> for Payload<'a> {
+    fn from(m: &'a Map<String, Value>) -> Self {
+        Payload::Object(m)
+    }
 }
 
 /// Why an event cannot be sealed.

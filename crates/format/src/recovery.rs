@@ -299,7 +299,7 @@ mod tests {
                 host_id: "h",
                 user: "u",
             },
-            payload: &payload,
+            payload: (&payload).into(),
         };
         let mut line = Vec::new();
         seal(&event, 3, Some(&Hash::GENESIS), &mut line).unwrap();
@@ -360,16 +360,18 @@ mod tests {
     /// appends to recover it: (log bytes, offset of the torn line, torn bytes).
     fn recovered_log(cut: usize) -> (Vec<u8>, u64, Vec<u8>) {
         let payload = json::parse_object(r#"{"amount": 10}"#).unwrap();
-        let event = |p| Event {
-            timestamp: "2026-06-04T15:30:45.123456+00:00",
-            event_type: "pay",
-            workflow_id: None,
-            actor: Actor {
-                host_id: "h",
-                user: "u",
-            },
-            payload: p,
-        };
+        fn event(p: &Map<String, Value>) -> Event<'_> {
+            Event {
+                timestamp: "2026-06-04T15:30:45.123456+00:00",
+                event_type: "pay",
+                workflow_id: None,
+                actor: Actor {
+                    host_id: "h",
+                    user: "u",
+                },
+                payload: p.into(),
+            }
+        }
         let mut log = Vec::new();
         let h1 = seal(&event(&payload), 1, Some(&Hash::GENESIS), &mut log)
             .unwrap()
@@ -456,7 +458,7 @@ mod tests {
                 host_id: "h",
                 user: "u",
             },
-            payload: &payload,
+            payload: (&payload).into(),
         };
         let mut rec = Vec::new();
         seal(&ev, 1, Some(&Hash::GENESIS), &mut rec).unwrap();

@@ -148,7 +148,7 @@ mod tests {
                 host_id: "h",
                 user: "u",
             },
-            payload: &payload,
+            payload: (&payload).into(),
         };
         let mut line = Vec::new();
         seal(&event, 4, Some(&Hash::GENESIS), &mut line).unwrap();

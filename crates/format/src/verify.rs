@@ -827,6 +827,8 @@ struct Scanner<'a> {
     dev: Option<(usize, String)>,
     lone_surrogate: bool,
     depth: usize,
+    /// Stop at the first deviation, with no message: only "canonical or not" is asked.
+    quick: bool,
     /// Value spans (start, end) of the top-level fields in [`FIELDS`] (the last one wins, as in
     /// Python), and where the `hash` key starts.
     top: [Option<(usize, usize)>; 8],
@@ -853,6 +855,7 @@ impl<'a> Scanner<'a> {
             dev: None,
             lone_surrogate: false,
             depth: 0,
+            quick: false,
             top: [None; 8],
             hash_key: 0,
             top_kind: "an object",
@@ -868,7 +871,14 @@ impl<'a> Scanner<'a> {
     #[cold]
     fn deviate(&mut self, at: usize, expected: impl Into<String>) {
         if self.dev.is_none() {
-            self.dev = Some((at, expected.into()));
+            self.dev = Some((
+                at,
+                if self.quick {
+                    String::new()
+                } else {
+                    expected.into()
+                },
+            ));
         }
     }
 
@@ -976,6 +986,10 @@ impl<'a> Scanner<'a> {
             _ => "a number",
         };
         'value: loop {
+            if self.quick && self.dev.is_some() {
+                // Only "canonical or not" was asked, and it is not.
+                return Err(Fault::Eof);
+            }
             // Strings are most values: one test for them before the dispatch on the first byte
             // (an indirect jump that mispredicts often).
             if self.b.get(self.i) == Some(&b'"') {
@@ -1134,6 +1148,10 @@ impl<'a> Scanner<'a> {
     #[cold]
     fn deviate_key(&mut self, at: usize, prev: (usize, usize, bool), key: (usize, usize, bool)) {
         if self.dev.is_some() {
+            return;
+        }
+        if self.quick {
+            self.dev = Some((at, String::new()));
             return;
         }
         let name =
@@ -1573,6 +1591,23 @@ fn scan_line_with(line: &[u8], class: Classifier) -> Result<Scanned, LineError> 
     s.finish()
 }
 
+/// Whether `text` is one JSON object in exactly the form the canonical encoder writes
+/// ([`json::write_object_within`] of its parsed tree), nested at most `max_depth` levels (the
+/// object itself is one).
+///
+/// The same scan as [`check_line`], which proves canonical form byte by byte; on top of it the
+/// encoder's own refusals count as "no": a lone surrogate escape (which [`check_line`] accepts,
+/// as Python writes it, but a tree cannot hold) and nesting deeper than `max_depth`. So a `true`
+/// means copying `text` gives the bytes encoding it would, and a `false` only means "encode it".
+pub fn is_canonical_object(text: &[u8], max_depth: usize) -> bool {
+    if text.first() != Some(&b'{') {
+        return false;
+    }
+    let mut s = Scanner::new(text);
+    s.quick = true;
+    s.scan().is_ok() && s.dev.is_none() && !s.lone_surrogate && s.depth <= max_depth
+}
+
 /// Whether `bytes` are what a write cut short leaves: a proper prefix of a canonical JSON
 /// object (the scan runs out of bytes inside it, with nothing non-canonical before).
 pub(crate) fn is_canonical_prefix(bytes: &[u8]) -> bool {
@@ -1837,7 +1872,7 @@ mod tests {
                 host_id: "\"hash\": \"",
                 user: ", \"seq\": 3",
             },
-            payload: &payload,
+            payload: (&payload).into(),
         };
         let prev = Hash::of(b"p");
         let mut out = Vec::new();
@@ -2005,7 +2040,7 @@ mod tests {
                     host_id: "h",
                     user: &user,
                 },
-                payload: &payload,
+                payload: (&payload).into(),
             };
             let prev = Hash::of(b"p");
             let mut out = Vec::new();

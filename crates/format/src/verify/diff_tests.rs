@@ -141,7 +141,7 @@ fn seeds() -> Vec<Vec<u8>> {
                 host_id: "h",
                 user: &user,
             },
-            payload: &payload,
+            payload: (&payload).into(),
         };
         for chain in [true, false] {
             let prev = Hash::of(b"p");

@@ -46,7 +46,7 @@ pub fn event<'a>(payload: &'a Map<String, Value>, event_type: &'a str) -> Event<
             host_id: "host-a",
             user: "ana",
         },
-        payload,
+        payload: payload.into(),
     }
 }
 

@@ -5,5 +5,6 @@ mod canonical_oracle;
 mod common;
 mod log_fuzz;
 mod oracle;
+mod payload_text;
 mod python_oracle;
 mod verify_lines;

@@ -363,7 +363,7 @@ fn seal_specs(specs: &[Spec], chain_on: bool) -> (String, Vec<Option<Hash>>) {
                 host_id: &s.host,
                 user: &s.user,
             },
-            payload: &payload,
+            payload: (&payload).into(),
         };
         let h = chain::seal(&event, i as u64 + 1, chain_on.then_some(&prev), &mut out).unwrap();
         if let Some(h) = h {
