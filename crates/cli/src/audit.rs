@@ -112,7 +112,10 @@ impl AuditSink for SinkAudit<'_> {
         workflow_id: Option<&str>,
         payload: Map<String, Value>,
     ) -> Result<AuditReceipt, AuditError> {
-        let payload = serde_json::to_string(&Value::Object(payload))
+        // Canonical already, so the sink copies it rather than encoding it.
+        let payload = Value::Object(payload);
+        let payload = chainsink_format::json::to_canonical(&payload)
+            .or_else(|_| serde_json::to_string(&payload))
             .map_err(|e| AuditError::new(format!("encoding the payload of {event_type}: {e}")))?;
         let event = Event {
             event_type: event_type.to_string(),

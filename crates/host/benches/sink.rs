@@ -69,7 +69,7 @@ fn wit_event() -> wit::Event {
 fn parsed(events: Vec<wit::Event>) -> Vec<chainsink_sdk::Event> {
     events
         .into_iter()
-        .map(|e| chainsink_sdk::Event::from_wit(e).unwrap())
+        .map(chainsink_sdk::Event::from_wit)
         .collect()
 }
 

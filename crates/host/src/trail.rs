@@ -1189,7 +1189,7 @@ mod tests {
                     host_id: "h",
                     user: "u",
                 },
-                payload: &payload,
+                payload: (&payload).into(),
             };
             let start = out.len();
             seal(&event, i, Some(&prev), &mut out).unwrap();
@@ -1216,7 +1216,7 @@ mod tests {
                 host_id: "h",
                 user: "u",
             },
-            payload,
+            payload: payload.into(),
         };
         seal(&event, seq, Some(&prev), out).unwrap().unwrap()
     }

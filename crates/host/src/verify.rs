@@ -908,7 +908,7 @@ mod tests {
                     host_id: "h",
                     user: "u",
                 },
-                payload,
+                payload: payload.into(),
             };
             *prev = chain::seal(&ev, seq, Some(prev), out).unwrap().unwrap();
         };

@@ -60,8 +60,11 @@ pub mod bindings {
     });
 }
 
+pub mod payload;
 pub mod verify;
 pub mod writer;
+
+pub use payload::Payload;
 
 #[cfg(test)]
 mod mem_log;
@@ -101,17 +104,18 @@ pub struct Event {
     pub workflow_id: Option<String>,
     /// Who caused it.
     pub actor: Actor,
-    /// The event's fields: one JSON object, parsed by `chainsink-format`
-    /// (numbers keep their exact text; NaN and Infinity were refused).
-    pub payload: Map<String, Value>,
+    /// The event's fields: one JSON object, used as a [`Map`]. It is parsed
+    /// (by `chainsink-format`: numbers keep their exact text, NaN and
+    /// Infinity are refused) only if the sink reads or changes it; one
+    /// nobody changed is sealed from the text it came as.
+    pub payload: Payload,
 }
 
 impl Event {
-    /// Parses the payload of a WIT event; the error is the sink's
-    /// `invalid-event` text.
-    pub fn from_wit(event: WitEvent) -> Result<Event, String> {
-        let payload = parse_payload(&event.payload)?;
-        Ok(Event {
+    /// The event as it came over WIT (its payload not parsed yet: a payload
+    /// that is not a JSON object refuses the event when it is sealed).
+    pub fn from_wit(event: WitEvent) -> Event {
+        Event {
             timestamp: event.timestamp,
             event_type: event.event_type,
             workflow_id: event.workflow_id,
@@ -119,8 +123,8 @@ impl Event {
                 host_id: event.actor.host_id,
                 user: event.actor.user,
             },
-            payload,
-        })
+            payload: Payload::from_text(event.payload),
+        }
     }
 }
 
@@ -249,8 +253,7 @@ impl<S: Sink> Runtime<S> {
         };
         let mut parsed = Vec::with_capacity(events.len());
         for (i, event) in events.into_iter().enumerate() {
-            let mut event =
-                Event::from_wit(event).map_err(|m| SinkError::InvalidEvent(label(i, m)))?;
+            let mut event = Event::from_wit(event);
             self.sink.transform(&mut event).map_err(|e| match e {
                 SinkError::InvalidEvent(m) => SinkError::InvalidEvent(label(i, m)),
                 other => other,

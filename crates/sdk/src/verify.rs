@@ -186,7 +186,9 @@ mod tests {
                 host_id: "h".into(),
                 user: "u".into(),
             },
-            payload: chainsink_format::json::parse_object(&format!(r#"{{"i": {i}}}"#)).unwrap(),
+            payload: chainsink_format::json::parse_object(&format!(r#"{{"i": {i}}}"#))
+                .unwrap()
+                .into(),
         }
     }
 

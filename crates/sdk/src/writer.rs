@@ -262,7 +262,7 @@ impl<L: LogIo> ChainWriter<L> {
                     host_id: &first.actor.host_id,
                     user: &first.actor.user,
                 },
-                payload: &payload,
+                payload: (&payload).into(),
             };
             seq += 1;
             prev = seal_with(&record, seq, prev.as_ref(), &mut self.buf, |d| {
@@ -279,6 +279,14 @@ impl<L: LogIo> ChainWriter<L> {
                     SinkError::InvalidEvent(msg)
                 }
             };
+            // A payload whose text was no object, changed by the sink
+            // since: refused all the same (one not changed is refused by
+            // sealing its text).
+            if event.payload.text().is_none()
+                && let Some(e) = event.payload.error()
+            {
+                return Err(invalid(e.to_string()));
+            }
             let record = FormatEvent {
                 timestamp: &event.timestamp,
                 event_type: &event.event_type,
@@ -287,7 +295,7 @@ impl<L: LogIo> ChainWriter<L> {
                     host_id: &event.actor.host_id,
                     user: &event.actor.user,
                 },
-                payload: &event.payload,
+                payload: event.payload.as_record(),
             };
             validate(&record).map_err(|e| invalid(e.to_string()))?;
             seq += 1;
@@ -456,7 +464,54 @@ mod tests {
                 user: "u".into(),
             },
             payload: parse_object(&format!(r#"{{"i": {i}, "pad": "{}"}}"#, "x".repeat(200)))
-                .unwrap(),
+                .unwrap()
+                .into(),
+        }
+    }
+
+    fn with_payload(text: &str) -> Event {
+        let mut e = event(0);
+        e.payload = crate::Payload::from_text(text.into());
+        e
+    }
+
+    /// A payload's text and its tree seal to the same record; a payload that
+    /// is not an object is refused whether or not the sink changed it, and
+    /// nothing of the batch is written.
+    #[test]
+    fn payloads_seal_alike_from_text_or_tree_and_bad_ones_are_refused() {
+        let text = r#"{"b": [1.50, "\u00E9"], "a": {"y": 1, "x": -0}}"#;
+        let mut from_text = ChainWriter::open(MemLog::default(), options()).unwrap();
+        let r1 = from_text.append(&[with_payload(text)]).unwrap();
+        let mut from_tree = ChainWriter::open(MemLog::default(), options()).unwrap();
+        let mut tree = event(0);
+        tree.payload = parse_object(text).unwrap().into();
+        let r2 = from_tree.append(&[tree]).unwrap();
+        assert_eq!(r1, r2);
+        assert_eq!(from_text.log.bytes, from_tree.log.bytes);
+        let line = String::from_utf8(from_text.log.bytes.clone()).unwrap();
+        assert!(
+            line.contains(r#""payload": {"a": {"x": 0, "y": 1}, "b": [1.5, "\u00e9"]}"#),
+            "{line}"
+        );
+
+        for bad in ["[1]", r#"{"a": NaN}"#, r#"{"a": "\ud800"}"#, "{"] {
+            for changed in [false, true] {
+                let mut w = ChainWriter::open(MemLog::default(), options()).unwrap();
+                let mut e = with_payload(bad);
+                if changed {
+                    e.payload.insert("added".into(), serde_json::Value::Null);
+                }
+                let err = w.append(&[event(1), e]).unwrap_err();
+                let SinkError::InvalidEvent(msg) = err else {
+                    panic!("{bad}: {err:?}");
+                };
+                assert!(
+                    msg.starts_with("event 1 of the batch: payload cannot be stored: "),
+                    "{bad} (changed: {changed}): {msg}"
+                );
+                assert!(w.log.bytes.is_empty(), "nothing of the batch is written");
+            }
         }
     }
 

@@ -487,7 +487,7 @@ fn forged_record_with_a_valid_self_hash_but_wrong_link_is_caught() {
             host_id: "test-host",
             user: "tester",
         },
-        payload: &payload,
+        payload: (&payload).into(),
     };
     let mut forged = Vec::new();
     seal(&event, 3, Some(&Hash([7; 32])), &mut forged).unwrap();

@@ -43,7 +43,7 @@ impl Read for LogStream {
                     host_id: "h",
                     user: "u",
                 },
-                payload: &self.payload,
+                payload: (&self.payload).into(),
             };
             self.prev = seal(&event, self.seq, Some(&self.prev), &mut self.line)
                 .unwrap()

@@ -587,7 +587,7 @@ mod tests {
                 host_id: "h",
                 user: "u",
             },
-            payload: &payload,
+            payload: (&payload).into(),
         };
         seal(&event, seq, prev.as_ref(), out).unwrap()
     }
@@ -765,7 +765,7 @@ mod tests {
                 host_id: "h",
                 user: "u",
             },
-            payload: &payload,
+            payload: (&payload).into(),
         };
         let mut out = torn.clone();
         out.push(b'\n');

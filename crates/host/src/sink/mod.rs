@@ -21,7 +21,8 @@ use crate::store::SinkState;
 use crate::timestamp;
 use chainsink_format::Hash;
 use chainsink_format::chain::seal;
-use chainsink_format::record::{Actor as FormatActor, Event as FormatEvent};
+use chainsink_format::json;
+use chainsink_format::record::{Actor as FormatActor, Event as FormatEvent, MAX_PAYLOAD_DEPTH};
 use chainsink_format::rejection::{REJECTED_EVENT, Rejected};
 use exports::SinkExports as Bindings;
 use group_commit::GroupCommit;
@@ -589,7 +590,7 @@ impl Sink {
                 host_id: actor.host_id.clone(),
                 user: actor.user.clone(),
             },
-            payload: e.payload.clone(),
+            payload: canonical_payload(&e.payload),
         }
     }
 
@@ -827,7 +828,7 @@ impl Sink {
                 host_id: &self.actor.host_id,
                 user: &self.actor.user,
             },
-            payload: &payload,
+            payload: (&payload).into(),
         };
         let prev = self.chained.then(|| known.hash.unwrap_or(Hash::GENESIS));
         let written = seal(&record, seq, prev.as_ref(), &mut out)
@@ -1051,5 +1052,20 @@ pub(crate) fn describe_trap(e: &wasmtime::Error) -> String {
         Some(wasmtime::Trap::AllocationTooLarge) => "out of memory (memory limit reached)".into(),
         Some(trap) => format!("wasm trap: {trap}"),
         None => format!("{e:#}"),
+    }
+}
+
+/// A payload's text as the sink is handed it: canonical JSON when it can be
+/// encoded (the format crate's encoder, natively; text that is canonical
+/// already is only scanned), else as it came, for the sink to refuse with
+/// its own error. The sink would write the same bytes from either (it
+/// encodes what is not canonical), but it checks canonical text with a scan
+/// and copies it instead of building a tree in wasm (issue 15).
+fn canonical_payload(text: &str) -> String {
+    let mut out = Vec::with_capacity(text.len());
+    match json::write_object_text_within(&mut out, text, MAX_PAYLOAD_DEPTH) {
+        // Canonical JSON is ASCII.
+        Ok(()) => String::from_utf8(out).unwrap_or_else(|_| text.to_string()),
+        Err(_) => text.to_string(),
     }
 }

@@ -161,7 +161,7 @@ impl Chain {
                 host_id: &event.actor.host_id,
                 user: &event.actor.user,
             },
-            payload: &payload,
+            payload: (&payload).into(),
         };
         let seq = self.records + 1;
         let hash = seal(&record, seq, Some(&self.prev), out)

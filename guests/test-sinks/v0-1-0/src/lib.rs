@@ -81,7 +81,7 @@ fn write(events: &[Event]) -> Result<Vec<Receipt>, SinkError> {
                     host_id: &e.actor.host_id,
                     user: &e.actor.user,
                 },
-                payload: &payload,
+                payload: (&payload).into(),
             };
             seq += 1;
             let hash =

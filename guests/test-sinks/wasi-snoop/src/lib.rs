@@ -143,7 +143,7 @@ fn write(event: &Event) -> Result<Receipt, SinkError> {
                 host_id: &event.actor.host_id,
                 user: &event.actor.user,
             },
-            payload: &payload,
+            payload: (&payload).into(),
         };
         let mut buf = Vec::new();
         let seq = chain.records + 1;
