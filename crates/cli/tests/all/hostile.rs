@@ -135,6 +135,36 @@ fn a_sinks_diagnostics_cannot_forge_host_output() {
     assert!(report.records > 0);
 }
 
+/// A one-shot `emit` exits without dropping its sink (a measured saving,
+/// issue 15), so `close` must say what the rate limit dropped: before, only
+/// the instance's drop did, and the one-shot emit never printed it.
+#[test]
+fn a_one_shot_emit_still_reports_dropped_diagnostics() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let out = run(
+        &[
+            "emit",
+            "--sink",
+            guests::CHAINSINK_GUEST_CHATTY,
+            "--log",
+            log.to_str().unwrap(),
+            "--type",
+            "t",
+        ],
+        "",
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!(
+            "diagnostic line(s) from sink {} dropped",
+            guests::CHAINSINK_GUEST_CHATTY
+        )),
+        "{err}"
+    );
+}
+
 /// The event types of a log, in order.
 fn event_types(log: &Path) -> Vec<String> {
     std::fs::read_to_string(log)

@@ -93,12 +93,20 @@ impl DiagnosticsCtx {
     }
 }
 
-impl Drop for DiagnosticsCtx {
-    /// An instance that ends with an error held prints it (never lost), and
-    /// says how many lines the rate limit dropped.
-    fn drop(&mut self) {
+impl DiagnosticsCtx {
+    /// The instance is done: prints a held error (never lost) and says how
+    /// many lines the rate limit dropped. At `close`, so nothing waits for
+    /// the instance to be dropped (a one-shot process may exit without).
+    pub(crate) fn finish(&mut self) {
         self.release();
         self.report_dropped();
+    }
+}
+
+impl Drop for DiagnosticsCtx {
+    /// As [`DiagnosticsCtx::finish`], for an instance dropped without it.
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 

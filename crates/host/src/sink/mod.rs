@@ -609,6 +609,7 @@ impl Sink {
     pub fn close(&self) -> Result<Head, SinkError> {
         let head = self.call("close", |b, s| b.close(s))?;
         let mut live = self.lock();
+        live.store.data_mut().diagnostics.finish();
         live.bindings = None;
         live.gone = Some(SinkError::NotOpen {
             sink: self.name.to_string(),
