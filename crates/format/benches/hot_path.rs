@@ -64,6 +64,43 @@ fn hot_path_timings() {
     println!("sha256 alone:     {sha:7.0} ns/line");
 }
 
+/// The `emit` comparison's payload (`scripts/compare.sh`): keys out of order, a float.
+const EMIT_PAYLOAD: &str = r#"{"workflow_id": "3f2a9c1d", "team": "audit-team", "task_subject": "Analyse repository structure", "task_id": "task-3f2a9c1d-1", "exit_code": 0, "duration_seconds": 1.234}"#;
+
+/// A payload's canonical text made three ways (issue 15): parse into a tree and encode it (what
+/// sealing did for every payload before), straight from the text (`write_object_text_within`) when
+/// it is not canonical, and from text that is canonical already (a scan and a copy).
+fn payload_text_vs_tree() {
+    let n = 200_000;
+    let mut canonical = Vec::new();
+    json::write_object_text_within(&mut canonical, EMIT_PAYLOAD, 126).unwrap();
+    let canonical = String::from_utf8(canonical).unwrap();
+    let mut out = Vec::with_capacity(512);
+    let tree = per_op(n, || {
+        out.clear();
+        let m = json::parse_object(black_box(EMIT_PAYLOAD)).unwrap();
+        json::write_object_within(&mut out, &m, 126).unwrap();
+    });
+    let text = per_op(n, || {
+        out.clear();
+        json::write_object_text_within(&mut out, black_box(EMIT_PAYLOAD), 126).unwrap();
+    });
+    let copy = per_op(n, || {
+        out.clear();
+        json::write_object_text_within(&mut out, black_box(&canonical), 126).unwrap();
+    });
+    println!("payload ({} bytes), canonical text:", EMIT_PAYLOAD.len());
+    println!("  parse + encode the tree: {tree:7.0} ns");
+    println!(
+        "  from the text:           {text:7.0} ns ({:.2}x)",
+        tree / text
+    );
+    println!(
+        "  canonical already:       {copy:7.0} ns ({:.2}x)",
+        tree / copy
+    );
+}
+
 /// A record of about 520 bytes: the figure `check_line` Fast is tuned against.
 const PAYLOAD_520: &str = r#"{"step": "deploy-web", "status": "ok", "exit_code": 0, "duration_ms": 1834, "attempt": 1, "cmd": "kubectl rollout status deploy/web --timeout=120s", "note": "rolled out 3/3 replicas in \"prod-eu\"\nno restarts", "tags": ["web", "prod", "eu-west-1"], "ratio": 0.75}"#;
 
@@ -235,6 +272,7 @@ fn log_throughput() {
 
 fn main() {
     hot_path_timings();
+    payload_text_vs_tree();
     fast_vs_sha256();
     log_throughput();
     linearity();
