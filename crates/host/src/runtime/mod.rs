@@ -40,9 +40,11 @@
 //! [`RuntimeConfig::cache_dir`], once per machine: see [`cache`]. The
 //! embedded default sink is compiled once per build: `build.rs` precompiles
 //! it with this engine's settings ([`DEFAULT_SINK_PRECOMPILED`]), and a
-//! runtime whose engine accepts that code loads it without compiling or
-//! touching the cache ([`Origin::Embedded`]); any other engine (fuel on,
-//! another CPU) compiles it as any other component.
+//! runtime whose engine accepts that code loads it without compiling
+//! ([`Origin::Embedded`]: mapped from a copy of the artifact in the disk
+//! cache when there is one, which is cheaper than copying it out of the
+//! binary); any other engine (fuel on, another CPU) compiles it as any other
+//! component.
 //! Loading checks it against the `audit-sink` world and pre-instantiates it.
 //!
 //! # Instances
@@ -298,7 +300,10 @@ pub enum Origin {
     Compiled,
     /// The embedded default sink, precompiled at build time
     /// ([`DEFAULT_SINK_PRECOMPILED`]) and accepted by this runtime's engine:
-    /// nothing was compiled, and the disk cache was not touched.
+    /// nothing was compiled. With a disk cache, its code is mapped from
+    /// `embedded-<sha256>.cwasm` there, a file holding exactly those bytes
+    /// ([`cache::ComponentCache::map_embedded`]), written by the first
+    /// process that needed it.
     Embedded,
     /// Through the disk cache: a hit, or compiled (and stored).
     Cache(CacheOutcome),
@@ -430,7 +435,8 @@ impl SinkRuntime {
     /// Loads the embedded default sink, once per runtime: the code
     /// precompiled at build time ([`DEFAULT_SINK_PRECOMPILED`],
     /// [`Origin::Embedded`]) when this runtime's engine accepts it, without
-    /// touching the disk cache; otherwise (another engine configuration, such
+    /// compiling (mapped from its copy in the disk cache, when there is
+    /// one); otherwise (another engine configuration, such
     /// as fuel metering, another CPU than the build machine's, or a build
     /// without it) like any other component: the disk cache, when there is
     /// one, then Cranelift.
@@ -575,6 +581,32 @@ impl SinkRuntime {
         if DEFAULT_SINK_PRECOMPILED.is_empty() {
             return None;
         }
+        // Mapped from its file in the disk cache, which an earlier process
+        // wrote, rather than copied out of the binary (a third of a warm
+        // one-shot emit): `ComponentCache::map_embedded` uses the file only
+        // when it holds exactly these bytes.
+        let mut store = false;
+        if let Some(cache) = &self.cache {
+            match cache.map_embedded(
+                &self.engine,
+                &self.engine_key,
+                &DEFAULT_SINK_SHA256,
+                DEFAULT_SINK_PRECOMPILED,
+            ) {
+                Ok(Some(component)) => return Some(component),
+                Ok(None) => store = true,
+                Err(reason) => {
+                    tracing::warn!(
+                        "not mapping the precompiled default sink from {}: {reason}; using the \
+                         binary's own copy, and replacing the file",
+                        cache
+                            .embedded_path(&self.engine_key, &DEFAULT_SINK_SHA256)
+                            .display()
+                    );
+                    store = true;
+                }
+            }
+        }
         // SAFETY: `Component::deserialize` maps the bytes as executable code
         // and trusts them to be what wasmtime's compiler made. These bytes
         // are: `build.rs` wrote them with `Engine::precompile_component`
@@ -588,7 +620,23 @@ impl SinkRuntime {
         // `deserialize` itself before anything is mapped executable; a
         // mismatch is an error, and the caller compiles instead.
         match unsafe { Component::deserialize(&self.engine, DEFAULT_SINK_PRECOMPILED) } {
-            Ok(component) => Some(component),
+            Ok(component) => {
+                // This engine accepts the artifact: keep it where the next
+                // process can map it.
+                if let (true, Some(cache)) = (store, &self.cache)
+                    && let Err(e) = cache.store_embedded(
+                        &self.engine_key,
+                        &DEFAULT_SINK_SHA256,
+                        DEFAULT_SINK_PRECOMPILED,
+                    )
+                {
+                    tracing::debug!(
+                        "cannot keep the precompiled default sink in the cache ({e:#}); it is \
+                         copied out of the binary each time"
+                    );
+                }
+                Some(component)
+            }
             Err(e) => {
                 tracing::debug!(
                     "the precompiled default sink does not fit this engine ({}); compiling it",
