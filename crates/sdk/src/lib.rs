@@ -128,13 +128,6 @@ impl Event {
     }
 }
 
-/// Parses an event's payload text: one JSON object (RFC 8259, no NaN or
-/// Infinity); the error is the sink's `invalid-event` text.
-pub fn parse_payload(text: &str) -> Result<Map<String, Value>, String> {
-    chainsink_format::json::parse_object(text)
-        .map_err(|e| format!("payload: {e}; the payload must be one JSON object (RFC 8259 text)"))
-}
-
 /// What a sink author writes: the hooks the SDK calls around its chain
 /// writer. Every method has a default, so `impl Sink for T {}` is the
 /// default sink.

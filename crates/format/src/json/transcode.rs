@@ -105,21 +105,11 @@ impl Transcoder<'_, '_> {
                 self.i += 1;
                 self.out.push(b'[');
                 self.ws();
-                if self.b.get(self.i) == Some(&b']') {
-                    self.i += 1;
-                } else {
-                    loop {
-                        self.ws();
-                        self.value(depth)?;
-                        self.ws();
-                        match self.b.get(self.i)? {
-                            b',' => self.out.extend_from_slice(b", "),
-                            b']' => break,
-                            _ => return None,
-                        }
-                        self.i += 1;
-                    }
-                    self.i += 1;
+                let mut more = !self.closes(b']');
+                while more {
+                    self.ws();
+                    self.value(depth)?;
+                    more = self.next_item(b']')?;
                 }
                 self.out.push(b']');
             }
@@ -142,6 +132,27 @@ impl Transcoder<'_, '_> {
         Some(())
     }
 
+    /// Whether the container ends right here, at `close` (consumed).
+    fn closes(&mut self, close: u8) -> bool {
+        let here = self.b.get(self.i) == Some(&close);
+        self.i += usize::from(here);
+        here
+    }
+
+    /// After an item: `Some(true)` at a `,` (written as `, `), `Some(false)`
+    /// at `close`, `None` at anything else. Consumes what it read.
+    fn next_item(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let c = *self.b.get(self.i)?;
+        self.i += 1;
+        if c == b',' {
+            self.out.extend_from_slice(b", ");
+            Some(true)
+        } else {
+            (c == close).then_some(false)
+        }
+    }
+
     fn literal(&mut self, lit: &[u8]) -> Option<()> {
         self.b[self.i..].starts_with(lit).then(|| {
             self.i += lit.len();
@@ -157,9 +168,7 @@ impl Transcoder<'_, '_> {
         let first = self.members.len();
         let keys = self.keys.len();
         self.ws();
-        if self.b.get(self.i) == Some(&b'}') {
-            self.i += 1;
-        } else {
+        if !self.closes(b'}') {
             loop {
                 self.ws();
                 if self.b.get(self.i) != Some(&b'"') {
@@ -192,15 +201,10 @@ impl Transcoder<'_, '_> {
                     start,
                     end: self.out.len(),
                 });
-                self.ws();
-                match self.b.get(self.i)? {
-                    b',' => self.out.extend_from_slice(b", "),
-                    b'}' => break,
-                    _ => return None,
+                if !self.next_item(b'}')? {
+                    break;
                 }
-                self.i += 1;
             }
-            self.i += 1;
             self.sort_members(body, first);
         }
         self.members.truncate(first);

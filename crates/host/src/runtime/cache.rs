@@ -278,20 +278,9 @@ impl ComponentCache {
         artifact: &[u8],
     ) -> Result<Option<Component>, String> {
         let path = self.embedded_path(engine_key, component);
-        let meta = match fs::symlink_metadata(&path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("cannot stat it: {e}")),
+        let Some(meta) = trusted_file(&path)? else {
+            return Ok(None);
         };
-        if !meta.file_type().is_file() {
-            return Err("it is not a regular file".into());
-        }
-        owned_by_us(&meta)?;
-        if let Some(dir) = path.parent() {
-            let dir_meta =
-                fs::metadata(dir).map_err(|e| format!("cannot stat its directory: {e}"))?;
-            owned_by_us(&dir_meta).map_err(|r| format!("its directory: {r}"))?;
-        }
         if meta.len() != artifact.len() as u64 {
             return Err(format!(
                 "it is {} bytes, the binary's artifact {}",
@@ -390,19 +379,9 @@ fn header(engine_key: &Hash, sha256: &Hash, payload: &[u8]) -> [u8; HEADER_LEN] 
 /// Reads and checks the entry at `path`: `Ok(None)` when there is none,
 /// `Ok(Some(payload))` when it passes every check, `Err(reason)` otherwise.
 fn read_entry(path: &Path, engine_key: &Hash, sha256: &Hash) -> Result<Option<Vec<u8>>, String> {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot stat it: {e}")),
+    let Some(meta) = trusted_file(path)? else {
+        return Ok(None);
     };
-    if !meta.file_type().is_file() {
-        return Err("it is not a regular file".into());
-    }
-    owned_by_us(&meta)?;
-    if let Some(dir) = path.parent() {
-        let dir_meta = fs::metadata(dir).map_err(|e| format!("cannot stat its directory: {e}"))?;
-        owned_by_us(&dir_meta).map_err(|r| format!("its directory: {r}"))?;
-    }
     if meta.len() > MAX_ENTRY {
         return Err(format!("it is {} bytes, too large", meta.len()));
     }
@@ -424,6 +403,27 @@ fn read_entry(path: &Path, engine_key: &Hash, sha256: &Hash) -> Result<Option<Ve
         .map_err(|e| format!("cannot read it: {e}"))?;
     check_entry(&head[..got], &payload, engine_key, sha256)?;
     Ok(Some(payload))
+}
+
+/// The ownership rule of the [module docs](self) for the file at `path`:
+/// `Ok(None)` when there is none, its metadata when it is a regular file that
+/// it and its directory belong to this user and no one else can write,
+/// `Err(reason)` otherwise.
+fn trusted_file(path: &Path) -> Result<Option<fs::Metadata>, String> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot stat it: {e}")),
+    };
+    if !meta.file_type().is_file() {
+        return Err("it is not a regular file".into());
+    }
+    owned_by_us(&meta)?;
+    if let Some(dir) = path.parent() {
+        let dir_meta = fs::metadata(dir).map_err(|e| format!("cannot stat its directory: {e}"))?;
+        owned_by_us(&dir_meta).map_err(|r| format!("its directory: {r}"))?;
+    }
+    Ok(Some(meta))
 }
 
 /// Checks an entry's header against its payload: layout, keys, length and
