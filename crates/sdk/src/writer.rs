@@ -21,8 +21,11 @@ use crate::bindings::chainsink::audit::types::{
     ChainHead, Durability, Options, Receipt, SinkError,
 };
 
-/// First window read from the tail on resume; doubled until a whole line fits.
-const TAIL_WINDOW: u32 = 64 * 1024;
+/// First window read from the tail on resume; doubled until the last two
+/// lines fit. 8 KiB holds two records of a typical log (0.3 to 1 KB each);
+/// each byte more is copied into the sink's memory by every process that
+/// opens the log (a one-shot `emit` read 64 KiB for one 500-byte line).
+const TAIL_WINDOW: u32 = 8 * 1024;
 /// Most lines one torn run may hold: a torn write and the recoveries of it
 /// that were cut short in turn.
 const MAX_TORN_RUN: usize = 8;
