@@ -28,7 +28,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::Store;
-use wasmtime::component::Linker;
 
 use crate::bindings::AuditSinkPre;
 use crate::capability::{CapabilityError, LogFile};
@@ -135,9 +134,9 @@ fn instantiate(
     };
     let compiled = component.component();
     let engine = compiled.engine();
-    let mut linker = Linker::new(engine);
-    crate::capability::add_to_linker(&mut linker).map_err(|e| failed("instantiate", e))?;
-    let pre = linker
+    let pre = runtime
+        .linker(compiled)
+        .map_err(|e| failed("instantiate", wasmtime::format_err!("{e}")))?
         .instantiate_pre(compiled)
         .and_then(AuditSinkPre::new)
         .map_err(|e| failed("instantiate", e))?;

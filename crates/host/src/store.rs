@@ -28,8 +28,10 @@ pub(crate) struct SinkState {
     pub(crate) diagnostics: DiagnosticsCtx,
     /// The `digest` capability (WIT 0.2).
     pub(crate) digest: DigestCtx,
-    /// The empty WASI of wasip2 components.
-    pub(crate) wasi: WasiState,
+    /// The empty WASI of wasip2 components, made at their first WASI call
+    /// (most sinks import none: its context and random sources were 1% of
+    /// a one-shot `chainsink emit`).
+    pub(crate) wasi: Option<WasiState>,
     /// Whether the host checks what this instance appends.
     pub(crate) check_appends: bool,
 }
@@ -46,7 +48,7 @@ impl SinkState {
             log_file: LogFileCtx::new(log, &limits, check_appends),
             diagnostics: DiagnosticsCtx::new(name.clone()),
             digest: DigestCtx,
-            wasi: WasiState::new(),
+            wasi: None,
             limiter: Limiter::new(limits),
             name,
             check_appends,

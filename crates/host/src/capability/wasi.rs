@@ -67,9 +67,10 @@ impl WasiState {
 
 impl WasiView for SinkState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let wasi = self.wasi.get_or_insert_with(WasiState::new);
         WasiCtxView {
-            ctx: &mut self.wasi.ctx,
-            table: &mut self.wasi.table,
+            ctx: &mut wasi.ctx,
+            table: &mut wasi.table,
         }
     }
 }
@@ -80,10 +81,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<SinkState>) -> wasmtime::Result<
     linker.allow_shadowing(true);
     let mut clock = linker.instance(WASI_MONOTONIC_CLOCK)?;
     clock.func_wrap("subscribe-duration", |mut store, (_,): (u64,)| {
-        Ok((NoSleep::subscribe(&mut store.data_mut().wasi.table)?,))
+        Ok((NoSleep::subscribe(store.data_mut().ctx().table)?,))
     })?;
     clock.func_wrap("subscribe-instant", |mut store, (_,): (u64,)| {
-        Ok((NoSleep::subscribe(&mut store.data_mut().wasi.table)?,))
+        Ok((NoSleep::subscribe(store.data_mut().ctx().table)?,))
     })?;
     linker.allow_shadowing(false);
     Ok(())

@@ -9,14 +9,10 @@
 //!
 //! ```text
 //! <cache dir>/<engine key>/<component sha256>.cwasm
-//! <cache dir>/<engine key>/embedded-<component sha256>.cwasm
 //! ```
 //!
-//! The second kind is the build's precompiled default sink, kept as its bare
-//! artifact so that wasmtime can map it ([`ComponentCache::map_embedded`])
-//! instead of copying it out of the binary. It has no header: it is used
-//! only when, on top of the ownership rules below, every byte of it equals
-//! the artifact in the binary, which is a stronger check than a checksum.
+//! The build's precompiled default sink is never here: it runs from the
+//! binary ([`super::code_memory`]).
 //!
 //! The *engine key* is SHA-256 over [`Engine::precompile_compatibility_hash`]
 //! (wasmtime's version, the target, and every setting that changes code:
@@ -246,81 +242,6 @@ impl ComponentCache {
             None => CacheOutcome::Compiled { stored },
         };
         Ok((component, outcome))
-    }
-
-    /// Where the build's precompiled default sink is kept as a file of its
-    /// own (the bare artifact, no header), so later processes can map it
-    /// instead of copying it out of the binary:
-    /// `<cache dir>/<engine key>/embedded-<component sha256>.cwasm`.
-    pub fn embedded_path(&self, engine_key: &Hash, component: &Hash) -> PathBuf {
-        self.dir
-            .join(engine_key.to_hex())
-            .join(format!("embedded-{}.cwasm", component.to_hex()))
-    }
-
-    /// The build's precompiled default sink, mapped from its file in this
-    /// cache ([`ComponentCache::embedded_path`]) rather than copied out of
-    /// the binary: copying its 0.75 MB into fresh executable memory was a
-    /// third of a warm one-shot `chainsink emit` (page faults, issue 15).
-    ///
-    /// `artifact` is the embedded code, which `engine` accepts (the caller
-    /// loaded it from memory once already). `Ok(Some)` when the file is
-    /// there, passes the ownership checks of the [module docs](self), and
-    /// holds exactly `artifact`'s bytes (compared in full after wasmtime maps
-    /// it, before any of it runs); `Ok(None)` when there is no file yet;
-    /// `Err(reason)` when there is one that cannot be used. Either way
-    /// [`ComponentCache::store_embedded`] writes it for the next process.
-    pub fn map_embedded(
-        &self,
-        engine: &Engine,
-        engine_key: &Hash,
-        component: &Hash,
-        artifact: &[u8],
-    ) -> Result<Option<Component>, String> {
-        let path = self.embedded_path(engine_key, component);
-        let Some(meta) = trusted_file(&path)? else {
-            return Ok(None);
-        };
-        if meta.len() != artifact.len() as u64 {
-            return Err(format!(
-                "it is {} bytes, the binary's artifact {}",
-                meta.len(),
-                artifact.len()
-            ));
-        }
-        // SAFETY: wasmtime maps the file and reads its ELF headers. The
-        // file and its directory belong to this user and no one else can
-        // write them (checked above): the trust argument of the module docs,
-        // the same as for every cache entry. Entries are only ever replaced
-        // by renaming a new file over them, so the mapping cannot change
-        // under us. Before the component is returned, and so before any of
-        // its code can run, its whole image is compared with the artifact
-        // embedded in this binary.
-        let mapped = unsafe { Component::deserialize_file(engine, &path) }
-            .map_err(|e| format!("wasmtime refused it: {e:#}"))?;
-        let image = mapped.image_range();
-        // SAFETY: `image_range` is the component's mapped image, alive as
-        // long as `mapped`, and read-only from now on.
-        let bytes = unsafe {
-            std::slice::from_raw_parts(image.start, image.end.offset_from(image.start) as usize)
-        };
-        if bytes != artifact {
-            return Err("its bytes differ from the binary's precompiled sink".into());
-        }
-        Ok(Some(mapped))
-    }
-
-    /// Writes `artifact`, the build's precompiled default sink, to its file
-    /// ([`ComponentCache::embedded_path`]), atomically, for
-    /// [`ComponentCache::map_embedded`] in later processes.
-    pub fn store_embedded(
-        &self,
-        engine_key: &Hash,
-        component: &Hash,
-        artifact: &[u8],
-    ) -> anyhow::Result<()> {
-        let path = self.embedded_path(engine_key, component);
-        write_atomically(&path, &format!("embedded-{}", component.to_hex()), artifact)
     }
 
     /// Writes compiled code `payload` into a new entry at `path`, atomically.

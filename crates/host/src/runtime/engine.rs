@@ -37,9 +37,20 @@ const POOL_TABLES_PER_SINK: u32 = 4;
 // for exactly this configuration.
 include!("engine_base.rs");
 
+/// The shared settings ([`base`]) and what only the running host adds: the
+/// code memory that lets the embedded default sink run in place
+/// ([`super::code_memory`]).
+fn runtime_base(fuel: bool) -> wasmtime::Config {
+    let mut c = base(fuel);
+    c.with_custom_code_memory(super::code_memory::for_engine(
+        super::DEFAULT_SINK_PRECOMPILED,
+    ));
+    c
+}
+
 /// An engine with on-demand allocation and the shared settings.
 pub(super) fn on_demand(fuel: bool) -> Result<Engine, LoadError> {
-    Engine::new(&base(fuel)).map_err(|e| LoadError::Engine(format!("{e:#}")))
+    Engine::new(&runtime_base(fuel)).map_err(|e| LoadError::Engine(format!("{e:#}")))
 }
 
 /// Builds the engine: pooling if asked and possible, else on-demand.
@@ -67,7 +78,7 @@ pub(super) fn build(config: &RuntimeConfig, fuel: bool) -> Result<(Engine, Alloc
             // Freed slots keep no pages: an idle pool costs address space only.
             .linear_memory_keep_resident(0)
             .table_keep_resident(0);
-        let mut c = base(fuel);
+        let mut c = runtime_base(fuel);
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         match Engine::new(&c) {
             Ok(engine) => return Ok((engine, Allocator::Pooling { max_sinks: n })),

@@ -41,10 +41,9 @@
 //! embedded default sink is compiled once per build: `build.rs` precompiles
 //! it with this engine's settings ([`DEFAULT_SINK_PRECOMPILED`]), and a
 //! runtime whose engine accepts that code loads it without compiling
-//! ([`Origin::Embedded`]: mapped from a copy of the artifact in the disk
-//! cache when there is one, which is cheaper than copying it out of the
-//! binary); any other engine (fuel on, another CPU) compiles it as any other
-//! component.
+//! ([`Origin::Embedded`]: on x86-64 its code runs where it lies in the
+//! binary, see [`code_memory`]; elsewhere it is copied out); any other
+//! engine (fuel on, another CPU) compiles it as any other component.
 //! Loading checks it against the `audit-sink` world and pre-instantiates it.
 //!
 //! # Instances
@@ -54,12 +53,14 @@
 //! the host's [`crate::sink::guard`] on what it appends.
 
 pub mod cache;
+mod code_memory;
 mod engine;
 pub mod limits;
 pub mod world;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
@@ -87,8 +88,18 @@ pub const DEFAULT_SINK_WASM: &[u8] = include_bytes!(concat!(
 /// the build machine: loaded without compiling when the runtime's engine is
 /// compatible (see [`SinkRuntime::default_component`]). Empty when the build
 /// did not precompile it (cross-compiling, or `CHAINSINK_PRECOMPILE=0`).
-pub const DEFAULT_SINK_PRECOMPILED: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/default_sink.cwasm"));
+/// The bytes start on a page boundary, so that they can run in place
+/// ([`code_memory`]).
+pub static DEFAULT_SINK_PRECOMPILED: &[u8] = &PRECOMPILED.0;
+
+/// A page-aligned home for [`DEFAULT_SINK_PRECOMPILED`].
+#[repr(C, align(4096))]
+struct PageAligned<B: ?Sized>(B);
+
+static PRECOMPILED: &PageAligned<[u8]> = &PageAligned(*include_bytes!(concat!(
+    env!("OUT_DIR"),
+    "/default_sink.cwasm"
+)));
 
 /// SHA-256 of [`DEFAULT_SINK_WASM`], computed by `build.rs` from the same
 /// bytes, so a process need not hash its own embedded sink.
@@ -226,7 +237,7 @@ impl Default for RuntimeConfig {
 pub struct SinkRuntime {
     engine: Engine,
     engine_key: Hash,
-    linker: Linker<SinkState>,
+    linkers: Linkers,
     /// The on-demand engine for components the pool cannot hold (pooling
     /// runtimes only), built at first need.
     fallback: OnceLock<Backend>,
@@ -254,18 +265,58 @@ impl std::fmt::Debug for SinkRuntime {
     }
 }
 
-/// An engine and its linker, with its epoch ticker running.
+/// The linkers of one engine: chainsink's own imports, and those plus the
+/// empty WASI ([`crate::capability::wasi`]) for components that import WASI.
+/// The second is built at the first such component: defining WASI's
+/// hundreds of functions was 3.5% of a one-shot `chainsink emit`, whose
+/// built-in sink imports none of them.
+struct Linkers {
+    chainsink: Linker<SinkState>,
+    with_wasi: OnceLock<Result<Linker<SinkState>, String>>,
+}
+
+impl Linkers {
+    fn new(engine: &Engine) -> wasmtime::Result<Linkers> {
+        let mut chainsink = Linker::new(engine);
+        crate::capability::add_to_linker(&mut chainsink)?;
+        Ok(Linkers {
+            chainsink,
+            with_wasi: OnceLock::new(),
+        })
+    }
+
+    /// The linker for `component`: with WASI when it imports any of it.
+    fn for_component(&self, component: &Component) -> Result<&Linker<SinkState>, String> {
+        let imports_wasi = component
+            .component_type()
+            .imports(component.engine())
+            .any(|(name, _)| name.starts_with("wasi:"));
+        if !imports_wasi {
+            return Ok(&self.chainsink);
+        }
+        self.with_wasi
+            .get_or_init(|| {
+                let mut linker = self.chainsink.clone();
+                crate::capability::wasi::add_to_linker(&mut linker)
+                    .map(|()| linker)
+                    .map_err(|e| format!("cannot provide WASI: {e:#}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+/// An engine and its linkers, with its epoch ticker running.
 struct Backend {
     engine: Engine,
     key: Hash,
-    linker: Linker<SinkState>,
+    linkers: Linkers,
 }
 
 impl Backend {
     fn new(engine: Engine) -> Result<Backend, LoadError> {
         let engine_err = |e: wasmtime::Error| LoadError::Engine(format!("{e:#}"));
-        let mut linker = Linker::new(&engine);
-        crate::capability::add_to_linker(&mut linker).map_err(engine_err)?;
+        let linkers = Linkers::new(&engine).map_err(engine_err)?;
         // The ticker lives as long as the engine, not the runtime: a sink
         // (its store holds the engine) must keep its deadline after the
         // runtime that opened it is dropped. It stops within a tick of the
@@ -286,7 +337,7 @@ impl Backend {
         Ok(Backend {
             key: ComponentCache::engine_key(&engine),
             engine,
-            linker,
+            linkers,
         })
     }
 }
@@ -300,10 +351,8 @@ pub enum Origin {
     Compiled,
     /// The embedded default sink, precompiled at build time
     /// ([`DEFAULT_SINK_PRECOMPILED`]) and accepted by this runtime's engine:
-    /// nothing was compiled. With a disk cache, its code is mapped from
-    /// `embedded-<sha256>.cwasm` there, a file holding exactly those bytes
-    /// ([`cache::ComponentCache::map_embedded`]), written by the first
-    /// process that needed it.
+    /// nothing was compiled, and nothing was read from the disk cache. On
+    /// x86-64 the code runs where it lies in the binary.
     Embedded,
     /// Through the disk cache: a hit, or compiled (and stored).
     Cache(CacheOutcome),
@@ -394,12 +443,12 @@ impl SinkRuntime {
         let Backend {
             engine,
             key: engine_key,
-            linker,
+            linkers,
         } = Backend::new(engine)?;
         Ok(SinkRuntime {
             engine_key,
             engine,
-            linker,
+            linkers,
             fallback: OnceLock::new(),
             fallback_init: Mutex::new(()),
             limits: config.limits,
@@ -435,8 +484,7 @@ impl SinkRuntime {
     /// Loads the embedded default sink, once per runtime: the code
     /// precompiled at build time ([`DEFAULT_SINK_PRECOMPILED`],
     /// [`Origin::Embedded`]) when this runtime's engine accepts it, without
-    /// compiling (mapped from its copy in the disk cache, when there is
-    /// one); otherwise (another engine configuration, such
+    /// compiling or reading the disk cache; otherwise (another engine configuration, such
     /// as fuel metering, another CPU than the build machine's, or a build
     /// without it) like any other component: the disk cache, when there is
     /// one, then Cranelift.
@@ -581,63 +629,43 @@ impl SinkRuntime {
         if DEFAULT_SINK_PRECOMPILED.is_empty() {
             return None;
         }
-        // Mapped from its file in the disk cache, which an earlier process
-        // wrote, rather than copied out of the binary (a third of a warm
-        // one-shot emit): `ComponentCache::map_embedded` uses the file only
-        // when it holds exactly these bytes.
-        let mut store = false;
-        if let Some(cache) = &self.cache {
-            match cache.map_embedded(
-                &self.engine,
-                &self.engine_key,
-                &DEFAULT_SINK_SHA256,
-                DEFAULT_SINK_PRECOMPILED,
-            ) {
-                Ok(Some(component)) => return Some(component),
-                Ok(None) => store = true,
-                Err(reason) => {
-                    tracing::warn!(
-                        "not mapping the precompiled default sink from {}: {reason}; using the \
-                         binary's own copy, and replacing the file",
-                        cache
-                            .embedded_path(&self.engine_key, &DEFAULT_SINK_SHA256)
-                            .display()
-                    );
-                    store = true;
-                }
+        // SAFETY: deserializing runs the bytes as machine code and trusts
+        // them to be what wasmtime's compiler made. These bytes are:
+        // `build.rs` wrote them with `Engine::precompile_component` from
+        // `DEFAULT_SINK_WASM`, in the same build, and they are part of this
+        // binary's read-only data, so they are exactly as trusted as the
+        // host code running this line (whoever can change them can change
+        // that code too). Nothing outside the binary is read. Whether they
+        // fit *this* engine (wasmtime's version, the target, the Cranelift
+        // flags and the CPU features they were compiled with, every tunable
+        // and wasm feature, fuel) is checked by wasmtime before anything is
+        // made executable; a mismatch is an error, and the caller compiles
+        // instead. In place (`deserialize_raw`), wasmtime never writes them,
+        // and they live as long as the process.
+        let in_place = code_memory::claim_in_place(DEFAULT_SINK_PRECOMPILED);
+        let loaded = unsafe {
+            if in_place {
+                Component::deserialize_raw(&self.engine, NonNull::from(DEFAULT_SINK_PRECOMPILED))
+            } else {
+                Component::deserialize(&self.engine, DEFAULT_SINK_PRECOMPILED)
             }
-        }
-        // SAFETY: `Component::deserialize` maps the bytes as executable code
-        // and trusts them to be what wasmtime's compiler made. These bytes
-        // are: `build.rs` wrote them with `Engine::precompile_component`
-        // from `DEFAULT_SINK_WASM`, in the same build, and they are part of
-        // this binary's read-only data, so they are exactly as trusted as
-        // the host code running this line (whoever can change them can
-        // change that code too). Nothing outside the binary is read.
-        // Whether they fit *this* engine (wasmtime's version, the target,
-        // the Cranelift flags and the CPU features they were compiled with,
-        // every tunable and wasm feature, fuel) is checked by
-        // `deserialize` itself before anything is mapped executable; a
-        // mismatch is an error, and the caller compiles instead.
-        match unsafe { Component::deserialize(&self.engine, DEFAULT_SINK_PRECOMPILED) } {
+        };
+        match loaded {
             Ok(component) => {
-                // This engine accepts the artifact: keep it where the next
-                // process can map it.
-                if let (true, Some(cache)) = (store, &self.cache)
-                    && let Err(e) = cache.store_embedded(
-                        &self.engine_key,
-                        &DEFAULT_SINK_SHA256,
-                        DEFAULT_SINK_PRECOMPILED,
-                    )
-                {
-                    tracing::debug!(
-                        "cannot keep the precompiled default sink in the cache ({e:#}); it is \
-                         copied out of the binary each time"
-                    );
-                }
+                tracing::debug!(
+                    "the precompiled default sink {}",
+                    if in_place {
+                        "runs in place from the binary"
+                    } else {
+                        "is copied out of the binary"
+                    }
+                );
                 Some(component)
             }
             Err(e) => {
+                if in_place {
+                    code_memory::release();
+                }
                 tracing::debug!(
                     "the precompiled default sink does not fit this engine ({}); compiling it",
                     format!("{e:#}").lines().next().unwrap_or_default()
@@ -665,17 +693,28 @@ impl SinkRuntime {
         Ok(self.fallback.get_or_init(|| backend))
     }
 
-    /// The linker of the engine `component` was compiled for, if it is one
+    /// The linkers of the engine `component` was compiled for, if it is one
     /// of this runtime's.
-    fn linker_for(&self, component: &Component) -> Option<&Linker<SinkState>> {
+    fn linkers_for(&self, component: &Component) -> Option<&Linkers> {
         let engine = component.engine();
         if Engine::same(engine, &self.engine) {
-            return Some(&self.linker);
+            return Some(&self.linkers);
         }
         self.fallback
             .get()
             .filter(|b| Engine::same(engine, &b.engine))
-            .map(|b| &b.linker)
+            .map(|b| &b.linkers)
+    }
+
+    /// The linker to instantiate `component` with: its engine's, with WASI
+    /// when it imports WASI.
+    pub(crate) fn linker(&self, component: &Component) -> Result<&Linker<SinkState>, String> {
+        self.linkers_for(component)
+            .ok_or_else(|| {
+                "it was compiled by another SinkRuntime; load it with the runtime that opens it"
+                    .to_string()
+            })?
+            .for_component(component)
     }
 
     fn lock_compiled(&self) -> std::sync::MutexGuard<'_, HashMap<Hash, Component>> {
@@ -693,12 +732,12 @@ impl SinkRuntime {
         if !check.problems.is_empty() {
             return (check, None);
         }
-        let Some(linker) = self.linker_for(component) else {
-            check.problems.push(
-                "it was compiled by another SinkRuntime; load it with the runtime that opens it"
-                    .into(),
-            );
-            return (check, None);
+        let linker = match self.linker(component) {
+            Ok(linker) => linker,
+            Err(e) => {
+                check.problems.push(e);
+                return (check, None);
+            }
         };
         match linker.instantiate_pre(component) {
             Ok(pre) => match AuditSinkPre::new(pre) {
@@ -766,7 +805,7 @@ impl SinkRuntime {
         options: &SinkOptions,
         limits: &SinkLimits,
     ) -> Result<Sink, SinkError> {
-        if self.linker_for(component.component()).is_none() {
+        if self.linkers_for(component.component()).is_none() {
             return Err(SinkError::Config {
                 sink: component.name.to_string(),
                 message: "the component was loaded by another SinkRuntime; load it with the \
