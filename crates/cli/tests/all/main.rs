@@ -15,6 +15,7 @@ mod polyglot_sinks;
 mod recovery;
 mod sandbox;
 mod snippets;
+mod startup;
 mod stdin;
 mod task_output;
 mod tools;
