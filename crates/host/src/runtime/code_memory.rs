@@ -123,3 +123,39 @@ impl CustomCodeMemory for PageProtection {
         self.protect(ptr, len, libc::PROT_READ | libc::PROT_WRITE)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::DEFAULT_SINK_PRECOMPILED;
+
+    #[test]
+    fn the_image_is_claimed_by_one_load_at_a_time() {
+        let image = DEFAULT_SINK_PRECOMPILED;
+        if !cfg!(all(target_arch = "x86_64", unix)) || image.is_empty() {
+            assert!(!claim_in_place(image));
+            return;
+        }
+        assert!(claim_in_place(image));
+        assert!(
+            !claim_in_place(image),
+            "a second in-place load would collide in wasmtime's code registry"
+        );
+        release();
+        assert!(claim_in_place(image), "a failed load gives the claim back");
+        release();
+    }
+
+    #[test]
+    fn bytes_off_a_page_boundary_are_never_claimed_or_protected() {
+        let image = DEFAULT_SINK_PRECOMPILED;
+        if image.len() < 2 {
+            return;
+        }
+        assert!(!claim_in_place(&image[1..]));
+        if let Some(memory) = for_engine(image) {
+            let off = image[1..].as_ptr();
+            assert!(memory.publish_executable(off, 16).is_err());
+        }
+    }
+}

@@ -629,8 +629,9 @@ impl SinkRuntime {
         if DEFAULT_SINK_PRECOMPILED.is_empty() {
             return None;
         }
-        // SAFETY: deserializing runs the bytes as machine code and trusts
-        // them to be what wasmtime's compiler made. These bytes are:
+        // Why deserializing is sound here (the SAFETY of both calls below):
+        // it runs the bytes as machine code and trusts them to be what
+        // wasmtime's compiler made. These bytes are:
         // `build.rs` wrote them with `Engine::precompile_component` from
         // `DEFAULT_SINK_WASM`, in the same build, and they are part of this
         // binary's read-only data, so they are exactly as trusted as the
@@ -640,32 +641,35 @@ impl SinkRuntime {
         // flags and the CPU features they were compiled with, every tunable
         // and wasm feature, fuel) is checked by wasmtime before anything is
         // made executable; a mismatch is an error, and the caller compiles
-        // instead. In place (`deserialize_raw`), wasmtime never writes them,
-        // and they live as long as the process.
-        let in_place = code_memory::claim_in_place(DEFAULT_SINK_PRECOMPILED);
-        let loaded = unsafe {
-            if in_place {
-                Component::deserialize_raw(&self.engine, NonNull::from(DEFAULT_SINK_PRECOMPILED))
-            } else {
-                Component::deserialize(&self.engine, DEFAULT_SINK_PRECOMPILED)
+        // instead.
+        if code_memory::claim_in_place(DEFAULT_SINK_PRECOMPILED) {
+            let image = NonNull::from(DEFAULT_SINK_PRECOMPILED);
+            // SAFETY: as above; in place, wasmtime never writes the bytes,
+            // and they live as long as the process.
+            match unsafe { Component::deserialize_raw(&self.engine, image) } {
+                Ok(component) => {
+                    tracing::debug!("the precompiled default sink runs in place from the binary");
+                    return Some(component);
+                }
+                // Not fitting this engine fails the copy below the same way;
+                // anything else (the pages cannot be made executable) is
+                // what the copy is for.
+                Err(e) => {
+                    code_memory::release();
+                    tracing::debug!(
+                        "the precompiled default sink cannot run in place ({}); copying it",
+                        format!("{e:#}").lines().next().unwrap_or_default()
+                    );
+                }
             }
-        };
-        match loaded {
+        }
+        // SAFETY: as above; wasmtime copies the bytes first.
+        match unsafe { Component::deserialize(&self.engine, DEFAULT_SINK_PRECOMPILED) } {
             Ok(component) => {
-                tracing::debug!(
-                    "the precompiled default sink {}",
-                    if in_place {
-                        "runs in place from the binary"
-                    } else {
-                        "is copied out of the binary"
-                    }
-                );
+                tracing::debug!("the precompiled default sink is copied out of the binary");
                 Some(component)
             }
             Err(e) => {
-                if in_place {
-                    code_memory::release();
-                }
                 tracing::debug!(
                     "the precompiled default sink does not fit this engine ({}); compiling it",
                     format!("{e:#}").lines().next().unwrap_or_default()
