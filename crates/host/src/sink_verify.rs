@@ -134,12 +134,8 @@ fn instantiate(
     };
     let compiled = component.component();
     let engine = compiled.engine();
-    let pre = runtime
-        .linker(compiled)
-        .map_err(|e| failed("instantiate", wasmtime::format_err!("{e}")))?
-        .instantiate_pre(compiled)
-        .and_then(AuditSinkPre::new)
-        .map_err(|e| failed("instantiate", e))?;
+    // Pre-instantiated when it was loaded, with its runtime's linker.
+    let pre = component.pre().clone();
     let mut limits = runtime.limits().clone();
     limits.call_timeout = timeout;
     let state = SinkState::new(

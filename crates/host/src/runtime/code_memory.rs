@@ -37,10 +37,13 @@ pub(super) struct PageProtection {
     image: Range<usize>,
 }
 
+/// Whether this target can run code in place (see the [module docs](self)).
+const SUPPORTED: bool = cfg!(all(target_arch = "x86_64", unix));
+
 /// The code memory to give every sink engine, or `None` where wasmtime's own
 /// publishing must be used (see the [module docs](self)).
 pub(super) fn for_engine(image: &'static [u8]) -> Option<Arc<dyn CustomCodeMemory>> {
-    if !cfg!(all(target_arch = "x86_64", unix)) {
+    if !SUPPORTED {
         return None;
     }
     let page = page_size();
@@ -63,7 +66,7 @@ static CLAIMED: AtomicBool = AtomicBool::new(false);
 /// page boundary, which wasmtime's section layout needs) or was claimed
 /// already. A load that then fails gives the claim back ([`release`]).
 pub(super) fn claim_in_place(image: &[u8]) -> bool {
-    cfg!(all(target_arch = "x86_64", unix))
+    SUPPORTED
         && !image.is_empty()
         && (image.as_ptr() as usize).is_multiple_of(page_size())
         && !CLAIMED.swap(true, Ordering::AcqRel)
@@ -132,7 +135,7 @@ mod tests {
     #[test]
     fn the_image_is_claimed_by_one_load_at_a_time() {
         let image = DEFAULT_SINK_PRECOMPILED;
-        if !cfg!(all(target_arch = "x86_64", unix)) || image.is_empty() {
+        if !SUPPORTED || image.is_empty() {
             assert!(!claim_in_place(image));
             return;
         }

@@ -413,6 +413,11 @@ impl SinkComponent {
         self.pre.instance_pre().component()
     }
 
+    /// The component pre-instantiated with its runtime's linker.
+    pub(crate) fn pre(&self) -> &AuditSinkPre<SinkState> {
+        &self.pre
+    }
+
     /// Whether its instances come from its runtime's pool: false when the
     /// runtime allocates on demand, or when the component needs more than a
     /// pool slot holds (then it was loaded into the runtime's on-demand
@@ -712,7 +717,7 @@ impl SinkRuntime {
 
     /// The linker to instantiate `component` with: its engine's, with WASI
     /// when it imports WASI.
-    pub(crate) fn linker(&self, component: &Component) -> Result<&Linker<SinkState>, String> {
+    fn linker(&self, component: &Component) -> Result<&Linker<SinkState>, String> {
         self.linkers_for(component)
             .ok_or_else(|| {
                 "it was compiled by another SinkRuntime; load it with the runtime that opens it"
