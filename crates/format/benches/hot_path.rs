@@ -212,6 +212,8 @@ fn linearity() {
 /// with the file). Best of 5 rounds each.
 fn log_throughput() {
     let mut buf = Vec::new();
+    // The same records without the chain: checking them is the scan alone, with no SHA-256.
+    let mut unchained = Vec::new();
     let mut prev = Hash::GENESIS;
     for i in 0..20_000u64 {
         let payload = json::parse_object(&format!(
@@ -221,19 +223,19 @@ fn log_throughput() {
             "n".repeat((i % 61) as usize)
         ))
         .unwrap();
-        prev = chain::seal(
-            &event(&payload, "task.completed"),
-            i + 1,
-            Some(&prev),
-            &mut buf,
-        )
-        .unwrap()
-        .unwrap();
+        let ev = event(&payload, "task.completed");
+        prev = chain::seal(&ev, i + 1, Some(&prev), &mut buf)
+            .unwrap()
+            .unwrap();
+        chain::seal(&ev, i + 1, None, &mut unchained).unwrap();
     }
-    let lines: Vec<&[u8]> = buf
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
+    fn split(buf: &[u8]) -> Vec<&[u8]> {
+        buf.split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect()
+    }
+    let lines = split(&buf);
+    let unchained_lines = split(&unchained);
     let mut out = Vec::with_capacity(lines.len());
     let best = |f: &mut dyn FnMut()| {
         (0..5)
@@ -247,6 +249,11 @@ fn log_throughput() {
     let batch = best(&mut || {
         out.clear();
         check_lines(lines.iter().copied(), Mode::Fast, &mut out);
+        assert!(out.iter().all(Result::is_ok));
+    });
+    let scan = best(&mut || {
+        out.clear();
+        check_lines(unchained_lines.iter().copied(), Mode::Fast, &mut out);
         assert!(out.iter().all(Result::is_ok));
     });
     let single = best(&mut || {
@@ -265,15 +272,32 @@ fn log_throughput() {
         chainsink_format::sha::interleaved()
     );
     println!("check_lines fast:        {:6.0} MB/s", mbs(batch));
+    println!(
+        "the scan alone:          {:6.0} MB/s ({:.0} ns a line; the same records unchained)",
+        unchained.len() as f64 / scan / 1e6,
+        scan * 1e9 / unchained_lines.len() as f64
+    );
     println!("check_line fast, each:   {:6.0} MB/s", mbs(single));
     println!("sha256 of the buffer:    {:6.0} MB/s", mbs(sha));
     println!("check_lines / sha256:    {:.2}", sha / batch);
 }
 
 fn main() {
-    hot_path_timings();
-    payload_text_vs_tree();
-    fast_vs_sha256();
-    log_throughput();
-    linearity();
+    // `cargo bench -p chainsink-format --bench hot_path -- NAME...` runs only the parts named.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let parts: [(&str, fn()); 5] = [
+        ("hot_path_timings", hot_path_timings),
+        ("payload_text_vs_tree", payload_text_vs_tree),
+        ("fast_vs_sha256", fast_vs_sha256),
+        ("log_throughput", log_throughput),
+        ("linearity", linearity),
+    ];
+    for (name, part) in parts {
+        if only.is_empty() || only.iter().any(|o| name.contains(o.as_str())) {
+            part();
+        }
+    }
 }

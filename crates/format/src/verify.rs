@@ -56,6 +56,7 @@ use crate::sha;
 mod diff_tests;
 #[cfg(test)]
 mod old_scan;
+mod plain;
 
 /// How thoroughly [`check_line`] checks a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -376,13 +377,23 @@ const HIGH: u64 = 0x8080_8080_8080_8080;
 /// 0x01 in each byte.
 const ONES: u64 = 0x0101_0101_0101_0101;
 
-/// Bit `k` set when byte `k` of `c` cannot appear unescaped in a canonical string: `"`, `\\`, a
-/// control byte (< 0x20), DEL (0x7f) or a non-ASCII byte (>= 0x80). Exact for every byte.
+/// What a block classifier says about 64 bytes, one bit per byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Masks {
+    /// Bytes that cannot appear unescaped in a canonical string: `"`, `\\`, a control byte
+    /// (< 0x20), DEL (0x7f) or a non-ASCII byte (>= 0x80).
+    special: u64,
+    /// The `"` bytes (a subset of `special`).
+    quote: u64,
+}
+
+/// [`Masks`] of `c` with SSE2. Exact for every byte.
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn special_mask(c: &[u8; 64]) -> u64 {
+fn special_mask(c: &[u8; 64]) -> Masks {
     use core::arch::x86_64::*;
     let mut m = 0u64;
+    let mut quotes = 0u64;
     for (q, chunk) in c.chunks_exact(16).enumerate() {
         let lo = i64::from_le_bytes(chunk[..8].try_into().unwrap_or_default());
         let hi = i64::from_le_bytes(chunk[8..].try_into().unwrap_or_default());
@@ -395,43 +406,56 @@ fn special_mask(c: &[u8; 64]) -> u64 {
             let bslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
             let del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
             let s = _mm_or_si128(_mm_or_si128(low, quote), _mm_or_si128(bslash, del));
-            _mm_movemask_epi8(s)
+            (_mm_movemask_epi8(s), _mm_movemask_epi8(quote))
         };
-        m |= u64::from(bits as u16) << (16 * q);
+        m |= u64::from(bits.0 as u16) << (16 * q);
+        quotes |= u64::from(bits.1 as u16) << (16 * q);
     }
-    m
+    Masks {
+        special: m,
+        quote: quotes,
+    }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 #[cfg_attr(not(test), allow(dead_code))]
 #[inline]
-fn special_mask(c: &[u8; 64]) -> u64 {
+fn special_mask(c: &[u8; 64]) -> Masks {
     special_mask_swar(c)
 }
 
 /// [`special_mask`] eight bytes at a time in plain integer arithmetic (any target).
 #[inline]
-fn special_mask_swar(c: &[u8; 64]) -> u64 {
+fn special_mask_swar(c: &[u8; 64]) -> Masks {
     /// High bit set exactly in the bytes of `t` that are zero, for `t` with no high bits set.
     #[inline]
     fn zero7(t: u64) -> u64 {
         !(t + 0x7f * ONES) & HIGH
     }
-    let mut m = 0u64;
+    /// Gathers the eight high bits of `flags` into the low byte (byte k -> bit k).
+    #[inline]
+    fn gather(flags: u64) -> u64 {
+        ((flags >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+    }
+    let (mut m, mut quotes) = (0u64, 0u64);
     for (k, chunk) in c.chunks_exact(8).enumerate() {
         let w = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
         let low7 = w & !HIGH;
-        // No carries cross bytes: every byte of `low7` is < 0x80.
+        // No carries cross bytes: every byte of `low7` is < 0x80. A byte >= 0x80 whose low
+        // seven bits are `"` must not count as a quote: hence `& !w`.
+        let quote = zero7(low7 ^ (ONES * u64::from(b'"'))) & !w;
         let flags = (w & HIGH)
             | (!(low7 + 0x60 * ONES) & HIGH) // < 0x20
-            | zero7(low7 ^ (ONES * u64::from(b'"')))
+            | quote
             | zero7(low7 ^ (ONES * u64::from(b'\\')))
             | zero7(low7 ^ (ONES * 0x7f));
-        // Gather the eight high bits into the low byte (byte k -> bit k).
-        let bits = ((flags >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
-        m |= bits << (8 * k);
+        m |= gather(flags) << (8 * k);
+        quotes |= gather(quote) << (8 * k);
     }
-    m
+    Masks {
+        special: m,
+        quote: quotes,
+    }
 }
 
 /// [`special_mask`] with AVX2: two 32-byte halves.
@@ -440,9 +464,9 @@ fn special_mask_swar(c: &[u8; 64]) -> u64 {
 /// The CPU must have AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn special_mask_avx2(c: &[u8; 64]) -> u64 {
+unsafe fn special_mask_avx2(c: &[u8; 64]) -> Masks {
     use core::arch::x86_64::*;
-    let mut m = 0u64;
+    let (mut m, mut quotes) = (0u64, 0u64);
     for (q, half) in c.chunks_exact(32).enumerate() {
         // SAFETY: `half` is 32 readable bytes; loadu has no alignment requirement.
         let v = unsafe { _mm256_loadu_si256(half.as_ptr().cast()) };
@@ -453,8 +477,12 @@ unsafe fn special_mask_avx2(c: &[u8; 64]) -> u64 {
         let del = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x7f));
         let s = _mm256_or_si256(_mm256_or_si256(low, quote), _mm256_or_si256(bslash, del));
         m |= u64::from(_mm256_movemask_epi8(s) as u32) << (32 * q);
+        quotes |= u64::from(_mm256_movemask_epi8(quote) as u32) << (32 * q);
     }
-    m
+    Masks {
+        special: m,
+        quote: quotes,
+    }
 }
 
 /// [`special_mask`] with AVX-512BW: the 64 bytes in one register, compared into bit masks.
@@ -463,15 +491,17 @@ unsafe fn special_mask_avx2(c: &[u8; 64]) -> u64 {
 /// The CPU must have AVX-512F and AVX-512BW.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn special_mask_avx512(c: &[u8; 64]) -> u64 {
+unsafe fn special_mask_avx512(c: &[u8; 64]) -> Masks {
     use core::arch::x86_64::*;
     // SAFETY: `c` is 64 readable bytes; loadu has no alignment requirement.
     let v = unsafe { _mm512_loadu_si512(c.as_ptr().cast()) };
+    let quote = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'"' as i8));
     // Signed: bytes >= 0x80 are negative, so this catches them along with controls.
-    _mm512_cmplt_epi8_mask(v, _mm512_set1_epi8(0x20))
-        | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'"' as i8))
+    let special = _mm512_cmplt_epi8_mask(v, _mm512_set1_epi8(0x20))
+        | quote
         | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\\' as i8))
-        | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(0x7f))
+        | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(0x7f));
+    Masks { special, quote }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -521,9 +551,9 @@ impl Classifier {
         Classifier::Portable
     }
 
-    /// Bit `k` set when byte `k` of `c` is special (see [`special_mask`]).
+    /// The [`Masks`] of `c`.
     #[inline]
-    fn special(self, c: &[u8; 64]) -> u64 {
+    fn masks(self, c: &[u8; 64]) -> Masks {
         match self {
             Classifier::Portable => special_mask_swar(c),
             #[cfg(target_arch = "x86_64")]
@@ -903,13 +933,13 @@ impl<'a> Scanner<'a> {
     fn load_mask(&mut self, at: usize) {
         self.mask_at = at;
         self.mask = match self.b.get(at..at + 64) {
-            Some(c) => self.class.special(c.try_into().unwrap_or(&[0; 64])),
+            Some(c) => self.class.masks(c.try_into().unwrap_or(&[0; 64])).special,
             None => {
                 // The tail: pad with NUL, which is special, so scans stop at the end.
                 let mut c = [0u8; 64];
                 let tail = self.b.get(at..).unwrap_or_default();
                 c[..tail.len()].copy_from_slice(tail);
-                self.class.special(&c)
+                self.class.masks(&c).special
             }
         };
     }
@@ -1034,17 +1064,9 @@ impl<'a> Scanner<'a> {
             // After a value: close containers until the next value starts.
             loop {
                 if stack.len() == 1
-                    && let Some((field, start, key)) = member.take()
+                    && let Some(m) = member.take()
                 {
-                    self.top[field] = Some((start, self.i));
-                    if field == F_HASH {
-                        self.hash_key = key;
-                        // Canonical lines go on with `, ` after it: the hashed bytes are the
-                        // line without the key, the value and that separator.
-                        self.hash_cut = (self.i - start == 66
-                            && self.b.get(self.i..self.i + 2) == Some(b", "))
-                        .then_some((key, self.i + 2));
-                    }
+                    self.end_member(m, self.i);
                 }
                 let Some(frame) = stack.last() else {
                     self.ws_none();
@@ -1090,6 +1112,20 @@ impl<'a> Scanner<'a> {
                     }
                 }
             }
+        }
+    }
+
+    /// Notes where a top-level member's value ends: `member` is (its index in [`FIELDS`], where
+    /// its value starts, where its key starts), `end` is the byte after the value.
+    #[inline]
+    fn end_member(&mut self, (field, start, key): (usize, usize, usize), end: usize) {
+        self.top[field] = Some((start, end));
+        if field == F_HASH {
+            self.hash_key = key;
+            // Canonical lines go on with `, ` after it: the hashed bytes are the line without
+            // the key, the value and that separator.
+            self.hash_cut = (end - start == 66 && self.b.get(end..end + 2) == Some(b", "))
+                .then_some((key, end + 2));
         }
     }
 
@@ -1582,8 +1618,18 @@ fn scan_line(line: &[u8]) -> Result<Scanned, LineError> {
     scan_line_with(line, Classifier::detect())
 }
 
-/// [`scan_line`] with the given block classifier.
+/// [`scan_line`] with the given block classifier: the plain-line path ([`plain`]) when it can
+/// prove the line canonical, the general scan otherwise (which also names every fault).
 fn scan_line_with(line: &[u8], class: Classifier) -> Result<Scanned, LineError> {
+    let mut s = Scanner::with_classifier(line, class);
+    if s.scan_plain() {
+        return s.finish();
+    }
+    scan_line_general(line, class)
+}
+
+/// The general scan of a line, without the plain-line path.
+fn scan_line_general(line: &[u8], class: Classifier) -> Result<Scanned, LineError> {
     let mut s = Scanner::with_classifier(line, class);
     if let Err(f) = s.scan() {
         return Err(LineError::BadJson(f.into_error(line)));
@@ -1921,11 +1967,16 @@ mod tests {
     }
 
     /// Byte-at-a-time reference for [`special_mask`].
-    fn special_ref(c: &[u8; 64]) -> u64 {
-        c.iter().enumerate().fold(0, |m, (k, &b)| {
-            let s = !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\';
-            m | (u64::from(s) << k)
-        })
+    fn special_ref(c: &[u8; 64]) -> Masks {
+        let bits = |f: &dyn Fn(u8) -> bool| {
+            c.iter()
+                .enumerate()
+                .fold(0, |m, (k, &b)| m | (u64::from(f(b)) << k))
+        };
+        Masks {
+            special: bits(&|b| !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\'),
+            quote: bits(&|b| b == b'"'),
+        }
     }
 
     #[test]

@@ -12,7 +12,9 @@ use alloc::vec::Vec;
 
 use proptest::prelude::*;
 
-use super::{Classifier, LineError, LineInfo, Scanner, old_scan, scan_line_with};
+use super::{
+    Classifier, LineError, LineInfo, Scanner, old_scan, scan_line_general, scan_line_with,
+};
 use crate::{Hash, json};
 
 /// Everything a scan of a line decides: the verdict and error, and for accepted lines what the
@@ -21,6 +23,15 @@ type Outcome = Result<(LineInfo, bool, usize, Option<(Hash, usize, usize)>), Lin
 
 fn new_outcome(line: &[u8], c: Classifier) -> Outcome {
     scan_line_with(line, c).map(|s| (s.info, s.lone_surrogate, s.depth, s.hashed))
+}
+
+fn general_outcome(line: &[u8], c: Classifier) -> Outcome {
+    scan_line_general(line, c).map(|s| (s.info, s.lone_surrogate, s.depth, s.hashed))
+}
+
+/// Whether the plain-line path ([`super::plain`]) takes the line with classifier `c`.
+fn plain_takes(line: &[u8], c: Classifier) -> bool {
+    Scanner::with_classifier(line, c).scan_plain()
 }
 
 fn old_outcome(line: &[u8]) -> Outcome {
@@ -35,17 +46,31 @@ fn canonical_text(b: &[u8], c: Classifier) -> bool {
 }
 
 /// Requires the same outcome from the old scanner, the shipped scan with the detected classifier
-/// and the shipped scan with the portable one; also for the torn-write prefix rule.
-fn assert_same(line: &[u8]) {
+/// and the shipped scan with the portable one, and the general scan alone (without the plain-line
+/// path); also for the torn-write prefix rule. Returns whether the plain-line path took the line.
+fn assert_same(line: &[u8]) -> bool {
     let old = old_outcome(line);
+    let plain = plain_takes(line, Classifier::detect());
     for c in [Classifier::detect(), Classifier::portable()] {
         let new = new_outcome(line, c);
         assert_eq!(
             new,
             old,
-            "scan differs ({:?}) on {:?}",
+            "scan differs ({:?}, plain path: {plain}) on {:?}",
             c,
             String::from_utf8_lossy(line)
+        );
+        assert_eq!(
+            general_outcome(line, c),
+            old,
+            "general scan differs ({:?}) on {:?}",
+            c,
+            String::from_utf8_lossy(line)
+        );
+        assert_eq!(plain_takes(line, c), plain, "plain path differs ({c:?})");
+        assert!(
+            !plain || canonical_text(line, c),
+            "the plain path took a line the general scan finds not canonical"
         );
         let mut s = Scanner::with_classifier(line, c);
         let prefix = !line.is_empty() && line[0] == b'{' && s.scan() == Err(super::Fault::Eof);
@@ -61,6 +86,7 @@ fn assert_same(line: &[u8]) {
         super::is_canonical_prefix(line),
         old_scan::is_canonical_prefix(line)
     );
+    plain
 }
 
 /// A small deterministic generator (xorshift), so failures reproduce.
@@ -382,9 +408,10 @@ fn shipped_scan_agrees_with_the_old_scanner_on_mutated_lines() {
     let valid = corpus.iter().filter(|l| old_outcome(l).is_ok()).count();
     // Enough of each kind that both verdicts are exercised.
     assert!(valid > 100 && valid < corpus.len() / 2, "{valid}");
-    for line in &corpus {
-        assert_same(line);
-    }
+    let plain = corpus.iter().filter(|line| assert_same(line)).count();
+    // The plain-line path is exercised, and not only on the seeds: it takes more lines than
+    // there are seeds (valid lines are mostly edits that kept the line canonical).
+    assert!(plain > seeds().len() && plain < valid, "{plain} of {valid}");
 }
 
 #[test]
@@ -401,7 +428,7 @@ fn classifiers_agree_on_every_byte_at_every_position() {
             for v in 0..=255u8 {
                 let mut c = bg;
                 c[pos] = v;
-                assert_eq!(fast.special(&c), portable.special(&c), "{pos} {v:#x}");
+                assert_eq!(fast.masks(&c), portable.masks(&c), "{pos} {v:#x}");
             }
         }
     }
@@ -469,6 +496,7 @@ fn canonical_form_verdict_agrees_with_python() {
     let corpus = corpus(300);
     let py = python_canonical(&corpus);
     let mut canonical = 0;
+    let mut plain = 0;
     for (text, want) in corpus.iter().zip(py) {
         canonical += usize::from(want);
         for c in [Classifier::detect(), Classifier::portable()] {
@@ -478,9 +506,17 @@ fn canonical_form_verdict_agrees_with_python() {
                 "python says canonical = {want} ({c:?}): {:?}",
                 String::from_utf8_lossy(text)
             );
+            let taken = plain_takes(text, c);
+            assert!(
+                want || !taken,
+                "the plain path took a text Python does not write ({c:?}): {:?}",
+                String::from_utf8_lossy(text)
+            );
+            plain += usize::from(taken);
         }
     }
     assert!(canonical > 100, "{canonical}");
+    assert!(plain > 100, "{plain}");
 }
 
 /// JSON-ish text: tokens a scanner must tell apart, in any order.
