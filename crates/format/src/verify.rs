@@ -727,19 +727,26 @@ const F_HASH: usize = 5;
 /// then confirmed with one comparison.
 #[inline(always)]
 fn field_index(k: &[u8]) -> Option<usize> {
-    let f = match (k.len(), k.first()) {
-        (5, Some(b'a')) => 0,
-        (10, Some(b'e')) => 1,
-        (7, Some(b'p')) => 2,
-        (9, Some(b't')) => 3,
-        (11, Some(b'w')) => 4,
-        (4, Some(b'h')) => 5,
-        (9, Some(b'p')) => 6,
-        (3, Some(b's')) => 7,
-        _ => return None,
-    };
+    let f = field_candidate(k.len(), *k.first()?)?;
     // Byte by byte rather than `==`, which calls `memcmp` for these few bytes.
     FIELDS[f].bytes().zip(k).all(|(a, &b)| a == b).then_some(f)
+}
+
+/// The one field of [`FIELDS`] a key of `len` bytes starting with `first` can be, if any (the
+/// caller confirms the rest of the name).
+#[inline(always)]
+fn field_candidate(len: usize, first: u8) -> Option<usize> {
+    Some(match (len, first) {
+        (5, b'a') => 0,
+        (10, b'e') => 1,
+        (7, b'p') => 2,
+        (9, b't') => 3,
+        (11, b'w') => 4,
+        (4, b'h') => 5,
+        (9, b'p') => 6,
+        (3, b's') => 7,
+        _ => return None,
+    })
 }
 
 /// A container being scanned.

@@ -28,7 +28,9 @@
 
 use core::cmp::Ordering;
 
-use super::{Classifier, FIELDS, Masks, Scanner, compare_bytes, short_decimal_is_canonical};
+use super::{
+    Classifier, FIELDS, Masks, Scanner, compare_bytes, field_candidate, short_decimal_is_canonical,
+};
 use crate::json;
 
 /// Longest line the plain path takes (its quote bitmap is a fixed array on the stack).
@@ -173,25 +175,9 @@ const fn field_words(from: usize) -> [u64; 8] {
 fn top_field(b: &[u8], start: usize, end: usize, word: u64) -> Option<usize> {
     const FIRST: [u64; 8] = field_words(0);
     const SECOND: [u64; 8] = field_words(8);
-    let f = field_index_by_len(end - start, word >> 56)?;
+    let f = field_candidate(end - start, (word >> 56) as u8)?;
     let rest = end - start > 8;
     (FIRST[f] == word && (!rest || SECOND[f] == key_word(b, start + 8, end))).then_some(f)
-}
-
-/// The field of [`FIELDS`] a key of length `len` starting with byte `first` could be.
-#[inline(always)]
-fn field_index_by_len(len: usize, first: u64) -> Option<usize> {
-    Some(match (len, first as u8) {
-        (5, b'a') => 0,
-        (10, b'e') => 1,
-        (7, b'p') => 2,
-        (9, b't') => 3,
-        (11, b'w') => 4,
-        (4, b'h') => 5,
-        (9, b'p') => 6,
-        (3, b's') => 7,
-        _ => return None,
-    })
 }
 
 /// The end of a canonical number starting at `start` (a `-` or a digit), or `None` when it is not
