@@ -129,6 +129,11 @@ pub fn validate_event_type(et: &str) -> Result<(), RecordError> {
     if et.len() > MAX_EVENT_TYPE_LEN {
         return Err(RecordError::EventTypeTooLong { len: et.len() });
     }
+    // Printable ASCII (nearly every event type) has no control character; only other text needs
+    // the walk over its chars.
+    if et.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Ok(());
+    }
     if let Some((offset, c)) = et.char_indices().find(|(_, c)| c.is_control()) {
         return Err(RecordError::EventTypeControlChar {
             offset,

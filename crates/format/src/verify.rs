@@ -58,6 +58,8 @@ mod diff_tests;
 mod old_scan;
 mod plain;
 
+pub(crate) use plain::key_word;
+
 /// How thoroughly [`check_line`] checks a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
@@ -1655,6 +1657,12 @@ fn scan_line_general(line: &[u8], class: Classifier) -> Result<Scanned, LineErro
 pub fn is_canonical_object(text: &[u8], max_depth: usize) -> bool {
     if text.first() != Some(&b'{') {
         return false;
+    }
+    // The plain path first, as for log lines: it vouches only for text the general scan would
+    // call canonical, and a plain text has no escapes, so no lone surrogate.
+    let mut s = Scanner::new(text);
+    if s.scan_plain() {
+        return s.depth <= max_depth;
     }
     let mut s = Scanner::new(text);
     s.quick = true;

@@ -9,7 +9,7 @@
 use chainsink_format::Hash;
 use chainsink_format::MAX_RECORD_BYTES;
 use chainsink_format::chain::seal_with;
-use chainsink_format::record::{Actor, Event as FormatEvent, validate};
+use chainsink_format::record::{Actor, Event as FormatEvent};
 use chainsink_format::recovery::{
     RECOVERED_EVENT, Tail as TailJudgement, Torn, is_cut_write, judge_tail,
 };
@@ -300,7 +300,7 @@ impl<L: LogIo> ChainWriter<L> {
                 },
                 payload: event.payload.as_record(),
             };
-            validate(&record).map_err(|e| invalid(e.to_string()))?;
+            // `seal_with` validates the event first (one place for that rule).
             seq += 1;
             let hash = seal_with(&record, seq, prev.as_ref(), &mut self.buf, |d| {
                 self.log.sha256(d)

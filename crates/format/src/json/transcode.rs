@@ -18,7 +18,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::cmp::Ordering;
 
-use super::{write_number_text, write_str};
+use super::{skip_plain, write_number_text, write_str};
+use crate::verify::key_word;
 
 /// Appends the canonical form of `text`, which must be one JSON object nested at most
 /// `max_depth` levels (the object itself is one). `false` (and `out` unchanged) when the text is
@@ -30,10 +31,10 @@ pub(super) fn object(out: &mut Vec<u8>, text: &str, max_depth: usize) -> bool {
         text,
         i: 0,
         out,
-        members: Vec::new(),
+        // One allocation for the members of most payloads.
+        members: Vec::with_capacity(16),
         keys: Vec::new(),
         scratch: String::new(),
-        moved: Vec::new(),
     };
     t.ws();
     let ok = t.b.get(t.i) == Some(&b'{') && t.value(max_depth).is_some() && {
@@ -55,10 +56,26 @@ struct Key {
     end: usize,
 }
 
+/// Where a string read by [`Transcoder::string`] is, and whether it needs escaping.
+#[derive(Clone, Copy)]
+enum Str {
+    /// `text[start..end]`, printable ASCII without `"` or `\`: written as it is, in quotes.
+    Plain(usize, usize),
+    /// `text[start..end]`, no escapes in the input, but bytes the encoder escapes (DEL,
+    /// non-ASCII).
+    Raw(usize, usize),
+    /// Decoded into [`Transcoder::scratch`].
+    Decoded,
+}
+
 /// A member written to `out`: its key, and its bytes there (`"key": value`, no separator).
 #[derive(Clone, Copy)]
 struct Member {
     key: Key,
+    /// The key's first eight bytes as a big-endian word, zero-padded: words that differ order
+    /// as the keys do (a shorter key's padding sorts first, as a prefix does), so most
+    /// comparisons need not look at the keys.
+    word: u64,
     start: usize,
     end: usize,
 }
@@ -74,8 +91,6 @@ struct Transcoder<'a, 'o> {
     keys: Vec<u8>,
     /// A string with escapes, decoded.
     scratch: String,
-    /// An object's bytes while its members are rewritten in order.
-    moved: Vec<u8>,
 }
 
 impl Transcoder<'_, '_> {
@@ -96,8 +111,8 @@ impl Transcoder<'_, '_> {
     fn value(&mut self, depth: usize) -> Option<()> {
         match *self.b.get(self.i)? {
             b'"' => {
-                let (in_text, start, end) = self.string()?;
-                self.write_string(in_text, start, end);
+                let s = self.string()?;
+                self.write_string(s);
             }
             b'{' => self.object(depth.checked_sub(1)?)?,
             b'[' => {
@@ -175,29 +190,35 @@ impl Transcoder<'_, '_> {
                     return None;
                 }
                 let start = self.out.len();
-                let (in_text, s, e) = self.string()?;
-                self.write_string(in_text, s, e);
-                let key = if in_text {
-                    Key {
-                        in_text,
-                        start: s,
-                        end: e,
-                    }
-                } else {
-                    let k = self.keys.len();
-                    self.keys.extend_from_slice(self.scratch.as_bytes());
-                    Key {
-                        in_text,
-                        start: k,
-                        end: self.keys.len(),
+                let s = self.string()?;
+                self.write_string(s);
+                let key = match s {
+                    Str::Plain(start, end) | Str::Raw(start, end) => Key {
+                        in_text: true,
+                        start,
+                        end,
+                    },
+                    Str::Decoded => {
+                        let k = self.keys.len();
+                        self.keys.extend_from_slice(self.scratch.as_bytes());
+                        Key {
+                            in_text: false,
+                            start: k,
+                            end: self.keys.len(),
+                        }
                     }
                 };
                 self.eat(b':')?;
                 self.out.extend_from_slice(b": ");
                 self.ws();
                 self.value(depth)?;
+                let word = {
+                    let k = self.key_bytes(key);
+                    key_word(k, 0, k.len())
+                };
                 self.members.push(Member {
                     key,
+                    word,
                     start,
                     end: self.out.len(),
                 });
@@ -213,7 +234,8 @@ impl Transcoder<'_, '_> {
         Some(())
     }
 
-    fn key(&self, k: Key) -> &[u8] {
+    /// The decoded bytes of a key.
+    fn key_bytes(&self, k: Key) -> &[u8] {
         if k.in_text {
             &self.b[k.start..k.end]
         } else {
@@ -222,51 +244,68 @@ impl Transcoder<'_, '_> {
     }
 
     /// Rewrites the members from `first` on (the object's body starts at `out[body]`) sorted by
-    /// key, the last of equal keys kept, unless they are in order already.
+    /// key, the last of equal keys kept, unless they are in order already. The sorted body is
+    /// written after the unsorted one and moved down over it, so nothing is allocated.
     fn sort_members(&mut self, body: usize, first: usize) {
-        let members = &self.members[first..];
+        let Transcoder {
+            b,
+            members,
+            keys,
+            out,
+            ..
+        } = self;
+        let key = |k: Key| {
+            if k.in_text {
+                &b[k.start..k.end]
+            } else {
+                &keys[k.start..k.end]
+            }
+        };
+        let order =
+            |x: &Member, y: &Member| x.word.cmp(&y.word).then_with(|| key(x.key).cmp(key(y.key)));
+        let members = &mut members[first..];
         if members
             .windows(2)
-            .all(|w| self.key(w[0].key) < self.key(w[1].key))
+            .all(|w| order(&w[0], &w[1]) == Ordering::Less)
         {
             return;
         }
-        let mut order: Vec<usize> = (first..self.members.len()).collect();
         // Stable: equal keys stay in text order, so the last of a run is the one kept.
-        order.sort_by(|&x, &y| {
-            self.key(self.members[x].key)
-                .cmp(self.key(self.members[y].key))
-        });
-        self.moved.clear();
-        self.moved.extend_from_slice(&self.out[body..]);
-        self.out.truncate(body);
+        members.sort_by(order);
+        let unsorted_end = out.len();
         let mut written = false;
-        for (n, &m) in order.iter().enumerate() {
-            let member = self.members[m];
-            if let Some(&next) = order.get(n + 1)
-                && self.key(self.members[next].key).cmp(self.key(member.key)) == Ordering::Equal
+        for (n, member) in members.iter().enumerate() {
+            if let Some(next) = members.get(n + 1)
+                && order(next, member) == Ordering::Equal
             {
                 continue;
             }
             if written {
-                self.out.extend_from_slice(b", ");
+                out.extend_from_slice(b", ");
             }
             written = true;
-            self.out
-                .extend_from_slice(&self.moved[member.start - body..member.end - body]);
+            out.extend_from_within(member.start..member.end);
         }
+        let sorted_len = out.len() - unsorted_end;
+        out.copy_within(unsorted_end.., body);
+        out.truncate(body + sorted_len);
     }
 
-    /// A string at its `"`: returns where its text is, either raw in the input (`true`, the
-    /// bytes between the quotes, no escapes) or decoded into `self.scratch` (`false`).
-    fn string(&mut self) -> Option<(bool, usize, usize)> {
+    /// A string at its `"`: returns where its text is, either in the input (the bytes between
+    /// the quotes, no escapes) or decoded into `self.scratch`.
+    fn string(&mut self) -> Option<Str> {
         let start = self.i + 1;
-        let mut i = start;
+        // Eight bytes at a time to the first byte that is not plain (most strings: the quote).
+        let mut i = skip_plain(self.b, start);
+        if self.b.get(i) == Some(&b'"') {
+            self.i = i + 1;
+            return Some(Str::Plain(start, i));
+        }
         loop {
             match *self.b.get(i)? {
                 b'"' => {
                     self.i = i + 1;
-                    return Some((true, start, i));
+                    return Some(Str::Raw(start, i));
                 }
                 b'\\' => break,
                 0..0x20 => return None,
@@ -280,7 +319,7 @@ impl Transcoder<'_, '_> {
             match *self.b.get(i)? {
                 b'"' => {
                     self.i = i + 1;
-                    return Some((false, 0, 0));
+                    return Some(Str::Decoded);
                 }
                 b'\\' => {
                     let c = match *self.b.get(i + 1)? {
@@ -339,11 +378,16 @@ impl Transcoder<'_, '_> {
             .try_fold(0u32, |v, &c| Some((v << 4) | char::from(c).to_digit(16)?))
     }
 
-    fn write_string(&mut self, in_text: bool, start: usize, end: usize) {
-        if in_text {
-            write_str(self.out, &self.text[start..end]);
-        } else {
-            write_str(self.out, &self.scratch);
+    fn write_string(&mut self, s: Str) {
+        match s {
+            Str::Plain(start, end) => {
+                // Nothing to escape: the quotes and the bytes, as `write_str` would write them.
+                self.out.push(b'"');
+                self.out.extend_from_slice(&self.b[start..end]);
+                self.out.push(b'"');
+            }
+            Str::Raw(start, end) => write_str(self.out, &self.text[start..end]),
+            Str::Decoded => write_str(self.out, &self.scratch),
         }
     }
 }
@@ -392,6 +436,9 @@ mod tests {
             r#"{"k": "\u00E9\n\t\"\\\/\b\f\r", "j": "\ud83d\ude00 é 😀"}"#,
             r#"{"\u0062": 1, "a": 2, "\u0061": 3}"#,
             r#"{"é": 1, "z": 2, "\u00e9": 3, "\uffff": 4, "😀": 5}"#,
+            // Keys whose first eight bytes tie (zero bytes decoded from `\u0000` against the
+            // padding of a shorter key), so only the whole keys order them.
+            r#"{"a\u0000": 1, "a": 2, "a\u0000b": 3, "abcdefgh2": 4, "abcdefgh": 5, "abcdefgh1": 6}"#,
             r#"{"n": [-0, 0, -0.0, 1.50, 1E2, 1e-7, 123456789012345678901234567890, 0.1]}"#,
             r#"{"t": true, "f": false, "n": null}"#,
             "{\"a\":\t[ 1 ,\r\n2 ]\n}",

@@ -99,9 +99,11 @@ fn next_quote(quotes: &[u64], from: usize) -> Option<usize> {
 
 /// The first eight bytes of `b[start..end]` as a big-endian word, zero-padded. Words of keys
 /// order like the keys' first eight bytes, and a zero byte sorts before any byte a plain key
-/// holds, so a shorter key sorts first, as it should.
+/// holds, so a shorter key sorts first, as it should. (A key that holds a zero byte, decoded
+/// from `\u0000`, can tie with a shorter one: words that differ still order as the keys do, and
+/// equal words need the keys compared, as the transcoder does.)
 #[inline(always)]
-fn key_word(b: &[u8], start: usize, end: usize) -> u64 {
+pub(crate) fn key_word(b: &[u8], start: usize, end: usize) -> u64 {
     let len = end - start;
     match b.get(start..start + 8) {
         Some(w) => {
