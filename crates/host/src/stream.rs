@@ -407,7 +407,7 @@ impl Batch {
 /// gets here), so it needs no escaping; anything else is escaped anyway.
 fn write_receipt(buf: &mut Vec<u8>, line: u64, r: &Receipt) {
     match &r.hash {
-        Some(h) if h.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+        Some(h) if needs_no_escape(h) => {
             buf.extend_from_slice(b"{\"hash\":\"");
             buf.extend_from_slice(h.as_bytes());
             buf.push(b'"');
@@ -425,6 +425,14 @@ fn write_receipt(buf: &mut Vec<u8>, line: u64, r: &Receipt) {
     buf.extend_from_slice(b",\"seq\":");
     buf.extend_from_slice(digits.format(r.seq).as_bytes());
     buf.extend_from_slice(b"}\n");
+}
+
+/// Whether `s` can be written between quotes in JSON as it is: no `"`, `\` or control byte.
+/// (A fold, not `all`, so that it runs without a branch a byte: this check was 4% of an
+/// `emit --stdin` profile when it stopped at each byte, issue 15.)
+fn needs_no_escape(s: &str) -> bool {
+    s.bytes()
+        .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'))
 }
 
 fn parse_line(text: &str) -> Result<Event, String> {
@@ -542,7 +550,21 @@ mod tests {
     #[test]
     fn receipts_are_the_bytes_serde_json_writes() {
         use crate::sink::Receipt;
-        for hash in [Some("ab".repeat(32)), None, Some("a\"b\\".to_string())] {
+        // Every byte a custom format's hash could hold around the ones JSON must escape.
+        let odd = [
+            "a\"b\\",
+            "\u{0}",
+            "\u{1f}",
+            " ",
+            "\u{7f}",
+            "é😀",
+            "tab\there",
+            "ok/1.2",
+        ];
+        let hashes = [Some("ab".repeat(32)), None]
+            .into_iter()
+            .chain(odd.iter().map(|h| Some(h.to_string())));
+        for hash in hashes {
             let r = Receipt {
                 seq: 17,
                 hash: hash.clone(),
