@@ -36,7 +36,10 @@ export const MAX_RECORD_BYTES = 1024 * 1024;
 export const MAX_PAYLOAD_DEPTH = 126;
 /** Most digits of an integer (Python's default `sys.get_int_max_str_digits()`). */
 export const MAX_INT_DIGITS = 4300;
-const TAIL_WINDOW = 64 * 1024;
+// First window read from the tail on open; doubled until a whole line fits. 8 KiB holds two
+// records of a typical log, as in the Rust SDK: each byte more is copied into the sink by every
+// process that opens the log.
+const TAIL_WINDOW = 8 * 1024;
 const READ_CHUNK = 1024 * 1024;
 const REPAIR_ADVICE =
   "this sink does not repair a log's tail: run `chainsink verify` on the log to see what is " +

@@ -79,7 +79,9 @@ MAX_RECORD_BYTES = 1024 * 1024
 #: Deepest nesting of a payload (the payload object counts as one level).
 MAX_PAYLOAD_DEPTH = 126
 #: First window read from the tail on open; doubled until a whole line fits.
-TAIL_WINDOW = 64 * 1024
+#: 8 KiB holds two records of a typical log, as in the Rust SDK: each byte more
+#: is copied into the sink by every process that opens the log.
+TAIL_WINDOW = 8 * 1024
 #: Chunk size for reading the whole log (verify, counting old records).
 READ_CHUNK = 1024 * 1024
 #: How to repair a log this SDK refuses, for every corrupt-log message.

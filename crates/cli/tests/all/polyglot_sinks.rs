@@ -649,3 +649,84 @@ fn feed(mut child: std::process::Child, inputs: &[&str]) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// What the Python or JS SDK said when it opened `log` under python3 or node
+/// (no component: `tests/fixtures/sdk/resume_tail.py`, `resume-tail.mjs`):
+/// `{records, head, bytes, tail_reads}`.
+fn sdk_resume(lang: Lang, log: &Path) -> Value {
+    let dir = repo().join("crates/cli/tests/fixtures/sdk");
+    let mut cmd = match lang {
+        Lang::Python => {
+            let mut c = Command::new("python3");
+            c.arg(dir.join("resume_tail.py"))
+                .arg(repo().join("sdk/python"));
+            c
+        }
+        Lang::Js => {
+            let mut c = Command::new("node");
+            c.arg(dir.join("resume-tail.mjs"))
+                .arg(repo().join("sdk/js/chainsink-sdk.js"));
+            c
+        }
+    };
+    let out = checked(cmd.arg(log), "an SDK resuming a log");
+    parse(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Opening a log reads its tail in a window that starts at 8 KiB, as the Rust
+/// SDK's does, and doubles only while the last two lines do not fit: each
+/// byte more is copied into the sink by every process that opens the log.
+/// Both SDKs must still resume after a last record far longer than the window.
+#[test]
+fn python_and_js_sdks_resume_from_a_small_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let events: Vec<String> = (0..300)
+        .map(|i| format!(r#"{{"event_type": "task.completed", "payload": {{"i": {i}}}}}"#))
+        .collect();
+    emit_events(None, &log, &events);
+    let last_hash = |log: &Path| {
+        let text = fs::read_to_string(log).unwrap();
+        parse(text.lines().last().unwrap())["hash"].clone()
+    };
+    let size = fs::metadata(&log).unwrap().len();
+    assert!(
+        size > 64 * 1024,
+        "the log ({size} bytes) is larger than the old window"
+    );
+    for lang in [Lang::Python, Lang::Js] {
+        let got = sdk_resume(lang, &log);
+        assert_eq!(got["records"], 300, "{lang:?}: {got}");
+        assert_eq!(got["head"], last_hash(&log), "{lang:?}: {got}");
+        assert_eq!(got["bytes"], size, "{lang:?}: {got}");
+        let reads = got["tail_reads"].as_array().unwrap();
+        assert!(
+            !reads.is_empty() && reads.iter().all(|r| r.as_u64().unwrap() <= 8 * 1024),
+            "{lang:?} read more of the tail than two small records need: {got}"
+        );
+    }
+    // A last record of about 100 KB: the window doubles until it fits.
+    let big = format!(
+        r#"{{"event_type": "big", "payload": {{"blob": "{}"}}}}"#,
+        "x".repeat(100_000)
+    );
+    emit_events(None, &log, &[big]);
+    let size = fs::metadata(&log).unwrap().len();
+    for lang in [Lang::Python, Lang::Js] {
+        let got = sdk_resume(lang, &log);
+        assert_eq!(got["records"], 301, "{lang:?}: {got}");
+        assert_eq!(got["head"], last_hash(&log), "{lang:?}: {got}");
+        assert_eq!(got["bytes"], size, "{lang:?}: {got}");
+        let reads: Vec<u64> = got["tail_reads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_u64().unwrap())
+            .collect();
+        assert_eq!(reads[0], 8 * 1024, "{lang:?}: {got}");
+        assert!(
+            reads.windows(2).all(|w| w[1] == 2 * w[0]) && *reads.last().unwrap() > 100_000,
+            "{lang:?} did not double the window up to the long record: {got}"
+        );
+    }
+}
