@@ -18,7 +18,16 @@
 //! waiting for more input), at the end of the input, at [`MAX_BATCH`] lines,
 //! or before its events would hold more than [`MAX_BATCH_BYTES`] of input.
 //! Once a batch is written its answers are printed, in line order, and the
-//! output flushed once. So the stream holds at most one batch plus the line
+//! output flushed once.
+//!
+//! Two threads share the work: a second thread calls the sink, one batch at
+//! a time, while the calling thread reads and parses the next batch and
+//! makes its events ready for the sink (canonical payloads:
+//! [`Sink::prepare`]; the time stamp stays in the sink's call, inside its
+//! lock, so times never run backwards along the chain). The reading thread
+//! reads on only while input is buffered: before it would block for more, it
+//! waits for the batch being written and prints its answers. So the stream holds
+//! at most two batches (one being written, one being read) plus the line
 //! being read, and a line longer than [`MAX_LINE_BYTES`] is refused as it is
 //! read: the rest of it is read and discarded up to its newline, never held.
 //!
@@ -28,12 +37,13 @@
 //! written. A line counts as written only once its receipt came back.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::sync::mpsc;
 
 use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 
-use crate::sink::{Actor, Event, Receipt, Sink, SinkError};
+use crate::sink::{Actor, Event, Prepared, Receipt, Sink, SinkError};
 
 /// Most lines answered per batch (events written with one append, plus
 /// refused lines).
@@ -136,12 +146,41 @@ pub fn emit_lines(
     input: &mut BufReader<impl Read>,
     output: impl Write,
 ) -> Result<StreamReport, StreamError> {
-    let mut out = Output {
+    let out = Output {
         output,
         buf: Vec::new(),
         report: StreamReport::default(),
         last_written: None,
     };
+    std::thread::scope(|scope| {
+        let (jobs, job_rx) = mpsc::sync_channel::<Sent>(1);
+        let (done_tx, done) = mpsc::channel::<Sent>();
+        // The sink's thread: writes one batch at a time, as this one hands them over.
+        scope.spawn(move || {
+            for mut sent in job_rx {
+                sent.failure = sent.emit(sink);
+                if done_tx.send(sent).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut writer = Writer {
+            sink,
+            jobs,
+            done,
+            in_flight: false,
+            out,
+        };
+        // The writer is dropped on return, which closes `jobs` and so ends the sink's thread.
+        read_lines(input, &mut writer)
+    })
+}
+
+/// The reading half of [`emit_lines`]: lines in, batches out to `writer`.
+fn read_lines(
+    input: &mut BufReader<impl Read>,
+    writer: &mut Writer<'_, impl Write>,
+) -> Result<StreamReport, StreamError> {
     let mut batch = Batch::default();
     let mut line = Vec::new();
     let mut line_no = 0u64;
@@ -150,7 +189,8 @@ pub fn emit_lines(
             Ok(read) => read,
             Err(error) => {
                 // Write what was read whole before the input failed.
-                batch.write(sink, &mut out)?;
+                writer.submit(&mut batch)?;
+                writer.finish()?;
                 return Err(StreamError::Input {
                     line: line_no + 1,
                     error,
@@ -159,8 +199,9 @@ pub fn emit_lines(
         };
         match read {
             ReadLine::Eof => {
-                batch.write(sink, &mut out)?;
-                return Ok(out.report);
+                writer.submit(&mut batch)?;
+                writer.finish()?;
+                return Ok(writer.out.report.clone());
             }
             ReadLine::TooLong(len) => {
                 line_no += 1;
@@ -186,10 +227,10 @@ pub fn emit_lines(
                     Ok(text) => {
                         let text = text.trim();
                         if !text.is_empty() {
-                            // Keep to one batch plus this line: write the
-                            // batch before parsing a line it has no room for.
+                            // Keep to the batch being written, this one and this line: hand
+                            // this batch over before parsing a line it has no room for.
                             if batch.bytes + text.len() > MAX_BATCH_BYTES {
-                                batch.write(sink, &mut out)?;
+                                writer.submit(&mut batch)?;
                             }
                             match parse_line(text) {
                                 Ok(event) => batch.push(line_no, event, text.len()),
@@ -200,10 +241,14 @@ pub fn emit_lines(
                 }
             }
         }
-        // Write when input pauses (nothing more buffered: never block for
-        // more while an answer is owed) or when the batch is full.
-        if input.buffer().is_empty() || batch.items.len() >= MAX_BATCH {
-            batch.write(sink, &mut out)?;
+        if input.buffer().is_empty() {
+            // The input paused (nothing more buffered): every answer owed is printed before
+            // this thread blocks for more, so a receipt is never held back waiting for input.
+            writer.submit(&mut batch)?;
+            writer.finish()?;
+        } else if batch.items.len() >= MAX_BATCH {
+            // More is buffered: read on while the sink writes this batch.
+            writer.submit(&mut batch)?;
         }
     }
 }
@@ -303,60 +348,27 @@ impl Batch {
     fn refuse(&mut self, line: u64, error: String) {
         self.items.push((line, Answer::Refused(error)));
     }
+}
 
-    /// Writes the events, then prints every answer in line order and
-    /// flushes once. On a sink failure, prints the answers of the lines
-    /// before the first line not written, then returns the error.
-    fn write<W: Write>(&mut self, sink: &Sink, out: &mut Output<W>) -> Result<(), StreamError> {
-        if self.items.is_empty() {
-            return Ok(());
-        }
-        let failure = self.emit(sink);
-        out.buf.clear();
-        for (line, answer) in &self.items {
-            match answer {
-                Answer::Written(r) => {
-                    out.report.written += 1;
-                    out.last_written = Some(*line);
-                    write_receipt(&mut out.buf, *line, r);
-                }
-                Answer::Refused(error) => {
-                    out.report.refused += 1;
-                    // serde_json's object keys are sorted: error, line.
-                    let answer = json!({"line": line, "error": error});
-                    serde_json::to_writer(&mut out.buf, &answer).map_err(io::Error::from)?;
-                    out.buf.push(b'\n');
-                }
-                // The first line not written (after a sink failure): no
-                // later line gets an answer.
-                Answer::Pending(_) => break,
-            }
-        }
-        self.items.clear();
-        self.events.clear();
-        self.bytes = 0;
-        out.output.write_all(&out.buf)?;
-        out.output.flush()?;
-        match failure {
-            None => Ok(()),
-            Some((line, error)) => Err(StreamError::Sink {
-                line,
-                written: out.report.written,
-                last_written: out.last_written,
-                error,
-            }),
-        }
-    }
+/// A batch on its way through the sink: its answers so far, its events made ready for the sink
+/// ([`Sink::prepare`]), and, once written, the first line not written and why.
+struct Sent {
+    items: Vec<(u64, Answer)>,
+    events: Prepared,
+    failure: Option<(u64, SinkError)>,
+}
 
+impl Sent {
     /// Writes the events, turning each pending answer into a receipt or a
     /// refusal; on a sink failure, returns the first line not written.
     fn emit(&mut self, sink: &Sink) -> Option<(u64, SinkError)> {
-        if self.events.is_empty() {
+        let n = self.events.len();
+        if n == 0 {
             return None;
         }
-        let error = match sink.emit_batch(&self.events) {
+        let error = match sink.emit_prepared(&mut self.events, 0..n) {
             Ok(receipts) => {
-                // `emit_batch` checked there is one receipt per event.
+                // `emit_prepared` checked there is one receipt per event.
                 let mut receipts = receipts.into_iter();
                 for (line, answer) in &mut self.items {
                     if let Answer::Pending(_) = answer {
@@ -384,8 +396,9 @@ impl Batch {
             let Answer::Pending(i) = *answer else {
                 continue;
             };
-            *answer = match sink.emit(&self.events[i]) {
-                Ok(r) => Answer::Written(r),
+            *answer = match sink.emit_prepared(&mut self.events, i..i + 1) {
+                // One receipt for one event, checked by `emit_prepared`.
+                Ok(mut r) => Answer::Written(r.remove(0)),
                 Err(SinkError::InvalidEvent(m)) => Answer::Refused(m),
                 Err(error) => return Some((*line, error)),
             };
@@ -398,6 +411,95 @@ impl Batch {
             .iter()
             .find(|(_, a)| matches!(a, Answer::Pending(_)))
             .map(|(line, _)| *line)
+    }
+}
+
+/// The writing half of [`emit_lines`]: hands batches to the sink's thread one at a time and
+/// prints their answers.
+struct Writer<'s, W> {
+    sink: &'s Sink,
+    jobs: mpsc::SyncSender<Sent>,
+    done: mpsc::Receiver<Sent>,
+    /// Whether a batch was handed over and its answers are not printed yet.
+    in_flight: bool,
+    out: Output<W>,
+}
+
+impl<W: Write> Writer<'_, W> {
+    /// Hands `batch` (emptied) to the sink's thread, after printing the answers of the batch
+    /// before it. Its events are made ready for the sink here, while that batch is written.
+    fn submit(&mut self, batch: &mut Batch) -> Result<(), StreamError> {
+        if batch.items.is_empty() {
+            return Ok(());
+        }
+        let events = self.sink.prepare(std::mem::take(&mut batch.events));
+        let items = std::mem::take(&mut batch.items);
+        batch.bytes = 0;
+        self.finish()?;
+        self.jobs
+            .send(Sent {
+                items,
+                events,
+                failure: None,
+            })
+            .map_err(|_| thread_gone())?;
+        self.in_flight = true;
+        Ok(())
+    }
+
+    /// Waits for the batch handed over, if any, and prints its answers.
+    fn finish(&mut self) -> Result<(), StreamError> {
+        if !std::mem::take(&mut self.in_flight) {
+            return Ok(());
+        }
+        let sent = self.done.recv().map_err(|_| thread_gone())?;
+        self.out.print(sent)
+    }
+}
+
+/// The sink's thread ended before answering (it panicked; the panic follows).
+fn thread_gone() -> StreamError {
+    StreamError::Io(io::Error::other(
+        "the thread writing to the sink stopped before answering",
+    ))
+}
+
+impl<W: Write> Output<W> {
+    /// Prints every answer of a written batch in line order and flushes
+    /// once. On a sink failure, prints the answers of the lines before the
+    /// first line not written, then returns the error.
+    fn print(&mut self, sent: Sent) -> Result<(), StreamError> {
+        self.buf.clear();
+        for (line, answer) in &sent.items {
+            match answer {
+                Answer::Written(r) => {
+                    self.report.written += 1;
+                    self.last_written = Some(*line);
+                    write_receipt(&mut self.buf, *line, r);
+                }
+                Answer::Refused(error) => {
+                    self.report.refused += 1;
+                    // serde_json's object keys are sorted: error, line.
+                    let answer = json!({"line": line, "error": error});
+                    serde_json::to_writer(&mut self.buf, &answer).map_err(io::Error::from)?;
+                    self.buf.push(b'\n');
+                }
+                // The first line not written (after a sink failure): no
+                // later line gets an answer.
+                Answer::Pending(_) => break,
+            }
+        }
+        self.output.write_all(&self.buf)?;
+        self.output.flush()?;
+        match sent.failure {
+            None => Ok(()),
+            Some((line, error)) => Err(StreamError::Sink {
+                line,
+                written: self.report.written,
+                last_written: self.last_written,
+                error,
+            }),
+        }
     }
 }
 

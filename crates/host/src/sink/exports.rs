@@ -189,16 +189,16 @@ impl SinkExports {
     pub(crate) fn emit_batch(
         &self,
         store: impl AsContextMut,
-        events: Vec<wit::Event>,
+        events: &[wit::Event],
     ) -> Call<Vec<wit::Receipt>> {
         match self {
             SinkExports::V0_1(s) => {
-                let events: Vec<_> = events.into_iter().map(event_v0_1).collect();
+                let events: Vec<_> = events.iter().cloned().map(event_v0_1).collect();
                 Ok(s.call_emit_batch(store, &events)?
                     .map(|r| r.into_iter().map(receipt_v0_2).collect())
                     .map_err(error_v0_2))
             }
-            SinkExports::V0_2 { sink, .. } => sink.call_emit_batch(store, &events),
+            SinkExports::V0_2 { sink, .. } => sink.call_emit_batch(store, events),
         }
     }
 

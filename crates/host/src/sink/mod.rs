@@ -282,6 +282,21 @@ impl SinkError {
     }
 }
 
+/// Events made ready for the sink's call by [`Sink::prepare`].
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    events: Vec<wit::Event>,
+    /// Per event: whether it came with its own time (else it is stamped when written).
+    own_time: Vec<bool>,
+}
+
+impl Prepared {
+    /// The events in it.
+    pub(crate) fn len(&self) -> usize {
+        self.events.len()
+    }
+}
+
 /// A live sink instance: one store, one log, one chain.
 pub struct Sink {
     inner: Mutex<Live>,
@@ -552,12 +567,56 @@ impl Sink {
 
     /// Records several events, in order, with one write (all or nothing).
     pub fn emit_batch(&self, events: &[Event]) -> Result<Vec<Receipt>, SinkError> {
-        let mut live = self.lock();
+        let live = self.lock();
         let now = timestamp::now();
         let wit_events: Vec<wit::Event> = events.iter().map(|e| self.to_wit(e, &now)).collect();
-        let receipts =
-            self.call_locked(&mut live, "emit-batch", |b, s| b.emit_batch(s, wit_events))?;
-        let receipts = self.check_receipts(&mut live, "emit-batch", events.len(), receipts)?;
+        self.emit_wit(live, &wit_events)
+    }
+
+    /// `events` in the form the sink is called with: the work of [`Sink::emit_batch`] that
+    /// needs no lock (the payloads' canonical text above all), so that a caller can do it for one
+    /// batch while the sink writes the one before ([`Sink::emit_prepared`]; the `emit --stdin`
+    /// stream). The time stamp is left to [`Sink::emit_prepared`], inside the lock.
+    pub(crate) fn prepare(&self, events: Vec<Event>) -> Prepared {
+        let own_time = events.iter().map(|e| e.timestamp.is_some()).collect();
+        let events = events
+            .into_iter()
+            .map(|e| self.to_wit_unstamped(e))
+            .collect();
+        Prepared { events, own_time }
+    }
+
+    /// [`Sink::emit_batch`] of the events at `range` of a batch made ready by
+    /// [`Sink::prepare`], stamped now (inside the lock, as `emit_batch` stamps) unless they
+    /// have their own time.
+    pub(crate) fn emit_prepared(
+        &self,
+        prepared: &mut Prepared,
+        range: std::ops::Range<usize>,
+    ) -> Result<Vec<Receipt>, SinkError> {
+        let live = self.lock();
+        let now = timestamp::now();
+        for (e, own) in prepared.events[range.clone()]
+            .iter_mut()
+            .zip(&prepared.own_time[range.clone()])
+        {
+            if !own {
+                e.timestamp.clear();
+                e.timestamp.push_str(&now);
+            }
+        }
+        self.emit_wit(live, &prepared.events[range])
+    }
+
+    /// Calls `emit-batch` and checks and waits for what it answers.
+    fn emit_wit(
+        &self,
+        mut live: MutexGuard<'_, Live>,
+        events: &[wit::Event],
+    ) -> Result<Vec<Receipt>, SinkError> {
+        let n = events.len();
+        let receipts = self.call_locked(&mut live, "emit-batch", |b, s| b.emit_batch(s, events))?;
+        let receipts = self.check_receipts(&mut live, "emit-batch", n, receipts)?;
         drop(live);
         self.wait_durable(&receipts)?;
         Ok(receipts)
@@ -591,6 +650,23 @@ impl Sink {
                 user: actor.user.clone(),
             },
             payload: canonical_payload(&e.payload),
+        }
+    }
+
+    /// [`Sink::to_wit`], moving what it can out of `e` instead of copying it, with an empty
+    /// time stamp unless it has its own ([`Sink::emit_prepared`] stamps it).
+    fn to_wit_unstamped(&self, e: Event) -> wit::Event {
+        let payload = canonical_payload(&e.payload);
+        let actor = e.actor.unwrap_or_else(|| self.actor.clone());
+        wit::Event {
+            timestamp: e.timestamp.unwrap_or_default(),
+            event_type: e.event_type,
+            workflow_id: e.workflow_id,
+            actor: wit::Actor {
+                host_id: actor.host_id,
+                user: actor.user,
+            },
+            payload,
         }
     }
 

@@ -98,6 +98,13 @@ fn bad_lines_are_refused_one_by_one_and_the_others_written_in_order() {
     );
     let error = |i: usize| answers[i]["error"].as_str().unwrap().to_string();
     assert!(error(1).contains("UTF-8"), "{}", error(1));
+    // Refused by the sink when its batch was written again one event at a
+    // time: the message is the event's own, not "event i of the batch".
+    assert!(
+        error(5).contains("event_type") && !error(5).contains("of the batch"),
+        "{}",
+        error(5)
+    );
     assert!(
         error(4).contains(&format!("more than the limit of {MAX_LINE_BYTES} bytes")),
         "{}",
@@ -241,11 +248,12 @@ fn seventy_one_megabyte_lines_go_in_batches_bounded_by_bytes() {
             answers.len()
         );
         answered += answers.len() as u64;
-        // Read ahead of the answers: at most the line that did not fit, and
-        // what the BufReader holds.
+        // Read ahead of the answers: at most the batch read while this one
+        // was written, the line that did not fit in it, and what the
+        // BufReader holds.
         let ahead = given - answered * size as u64;
         assert!(
-            ahead <= (MAX_LINE_BYTES + (1 << 20)) as u64,
+            ahead <= (MAX_BATCH_BYTES + MAX_LINE_BYTES + (1 << 20)) as u64,
             "{ahead} bytes read beyond the last answered line"
         );
     }
