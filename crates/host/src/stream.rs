@@ -26,7 +26,9 @@
 //! [`Sink::prepare`]; the time stamp stays in the sink's call, inside its
 //! lock, so times never run backwards along the chain). The reading thread
 //! reads on only while input is buffered: before it would block for more, it
-//! waits for the batch being written and prints its answers. So the stream holds
+//! waits for the batch being written, writes the batch it holds itself (no
+//! hand-over to wait on when lines come one at a time) and prints their
+//! answers. So the stream holds
 //! at most two batches (one being written, one being read) plus the line
 //! being read, and a line longer than [`MAX_LINE_BYTES`] is refused as it is
 //! read: the rest of it is read and discarded up to its newline, never held.
@@ -189,8 +191,7 @@ fn read_lines(
             Ok(read) => read,
             Err(error) => {
                 // Write what was read whole before the input failed.
-                writer.submit(&mut batch)?;
-                writer.finish()?;
+                writer.write_now(&mut batch)?;
                 return Err(StreamError::Input {
                     line: line_no + 1,
                     error,
@@ -199,8 +200,7 @@ fn read_lines(
         };
         match read {
             ReadLine::Eof => {
-                writer.submit(&mut batch)?;
-                writer.finish()?;
+                writer.write_now(&mut batch)?;
                 return Ok(writer.out.report.clone());
             }
             ReadLine::TooLong(len) => {
@@ -244,8 +244,7 @@ fn read_lines(
         if input.buffer().is_empty() {
             // The input paused (nothing more buffered): every answer owed is printed before
             // this thread blocks for more, so a receipt is never held back waiting for input.
-            writer.submit(&mut batch)?;
-            writer.finish()?;
+            writer.write_now(&mut batch)?;
         } else if batch.items.len() >= MAX_BATCH {
             // More is buffered: read on while the sink writes this batch.
             writer.submit(&mut batch)?;
@@ -432,19 +431,34 @@ impl<W: Write> Writer<'_, W> {
         if batch.items.is_empty() {
             return Ok(());
         }
-        let events = self.sink.prepare(std::mem::take(&mut batch.events));
-        let items = std::mem::take(&mut batch.items);
-        batch.bytes = 0;
+        let sent = self.sent(batch);
         self.finish()?;
-        self.jobs
-            .send(Sent {
-                items,
-                events,
-                failure: None,
-            })
-            .map_err(|_| thread_gone())?;
+        self.jobs.send(sent).map_err(|_| thread_gone())?;
         self.in_flight = true;
         Ok(())
+    }
+
+    /// Writes `batch` (emptied) on this thread, after the batch handed over before it, and
+    /// prints the answers of both: for when nothing more is to be read for now, so a hand-over
+    /// would only add two thread wake-ups to each answer (a line at a time, at the end).
+    fn write_now(&mut self, batch: &mut Batch) -> Result<(), StreamError> {
+        self.finish()?;
+        if batch.items.is_empty() {
+            return Ok(());
+        }
+        let mut sent = self.sent(batch);
+        sent.failure = sent.emit(self.sink);
+        self.out.print(sent)
+    }
+
+    /// `batch`'s lines, its events made ready for the sink; `batch` is left empty.
+    fn sent(&self, batch: &mut Batch) -> Sent {
+        batch.bytes = 0;
+        Sent {
+            events: self.sink.prepare(std::mem::take(&mut batch.events)),
+            items: std::mem::take(&mut batch.items),
+            failure: None,
+        }
     }
 
     /// Waits for the batch handed over, if any, and prints its answers.
