@@ -28,10 +28,10 @@
 //! reads on only while input is buffered: before it would block for more, it
 //! waits for the batch being written, writes the batch it holds itself (no
 //! hand-over to wait on when lines come one at a time) and prints their
-//! answers. So the stream holds
-//! at most two batches (one being written, one being read) plus the line
-//! being read, and a line longer than [`MAX_LINE_BYTES`] is refused as it is
-//! read: the rest of it is read and discarded up to its newline, never held.
+//! answers. So the stream holds at most two batches (one being written, one
+//! being read) plus the line being read, and a line longer than
+//! [`MAX_LINE_BYTES`] is refused as it is read: the rest of it is read and
+//! discarded up to its newline, never held.
 //!
 //! If the sink fails (an I/O error such as a full disk, a trap), the stream
 //! stops. The answers of the lines before the first line that got no receipt
