@@ -20,11 +20,12 @@
 //!    `\n`) and SHA-256.
 //! 3. **Verification.** After recovery the torn line IS newline-terminated, so a verifier cannot
 //!    see that it once was the last line. It accepts a line that fails
-//!    [`check_line`] only through [`judge_bad_line`]: the very next line must be a valid
-//!    `chain.recovered` record whose claim covers exactly that line's offset, length and SHA-256,
-//!    AND the bad line's bytes must have the shape of a write cut short. Anything else is
-//!    tampering. The recovery record is then checked and linked like any record (its `prev_hash`
-//!    is the hash of the last valid record before the torn line).
+//!    [`check_line`](crate::verify::check_line) only through [`judge_bad_line`]: the very
+//!    next line must be a valid `chain.recovered` record whose claim covers exactly that
+//!    line's offset, length and SHA-256, AND the bad line's bytes must have the shape of a
+//!    write cut short. Anything else is tampering. The recovery record is then checked and
+//!    linked like any record (its `prev_hash` is the hash of the last valid record before the
+//!    torn line).
 //!
 //! # Evidence a torn line must show
 //!

@@ -2,7 +2,7 @@
 //!
 //! A verifier hashes every line it reads. With the x86 SHA extensions (SHA-NI) one SHA-256 stream
 //! is bound by the latency of `sha256rnds2`, not by its throughput: the CPU can run the rounds of a
-//! second, independent message in the gaps. [`digest_pair`] hashes two lines' messages in lock
+//! second, independent message in the gaps. `digest_pair` hashes two lines' messages in lock
 //! step, one block of each per step, which on the machines we measured hashes two lines in about
 //! 0.7 of the time of hashing them one after the other (docs/benchmarks.md, "Verify").
 //!
@@ -39,7 +39,7 @@ pub(crate) fn digest_pair(a: Parts<'_>, b: Parts<'_>) -> (Hash, Hash) {
     (portable(a), portable(b))
 }
 
-/// Whether [`digest_pair`] interleaves two messages on this CPU (for benchmarks and reports).
+/// Whether `digest_pair` interleaves two messages on this CPU (for benchmarks and reports).
 pub fn interleaved() -> bool {
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     if shani::get() {

@@ -23,7 +23,7 @@
 //! Two threads share the work: a second thread calls the sink, one batch at
 //! a time, while the calling thread reads and parses the next batch and
 //! makes its events ready for the sink (canonical payloads:
-//! [`Sink::prepare`]; the time stamp stays in the sink's call, inside its
+//! `Sink::prepare`; the time stamp stays in the sink's call, inside its
 //! lock, so times never run backwards along the chain). The reading thread
 //! reads on only while input is buffered: before it would block for more, it
 //! waits for the batch being written, writes the batch it holds itself (no

@@ -10,7 +10,7 @@
 //! reading thread links the chunks in order with the one chain rule
 //! ([`ChainVerifier`]), so nothing but the order of links is sequential.
 //! Reading, checking and linking overlap, and memory stays bounded by a
-//! fixed number of chunks ([`MAX_CHUNKS`], each a chunk plus the largest
+//! fixed number of chunks (`MAX_CHUNKS`, each a chunk plus the largest
 //! record, [`chainsink_format::MAX_RECORD_BYTES`]), whatever the log's size:
 //! a longer line cannot be a record, so it is hashed as it streams past and
 //! never held (time stays linear in its length), and judged the same way

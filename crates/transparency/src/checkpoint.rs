@@ -1,6 +1,6 @@
 //! The C2SP tlog-checkpoint body (<https://c2sp.org/tlog-checkpoint>):
 //! origin line, tree size, base64 root hash, then optional extension lines;
-//! signed as a [`Note`](crate::note::Note).
+//! signed as a [`crate::note::Note`].
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;

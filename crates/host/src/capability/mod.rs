@@ -1,14 +1,14 @@
 //! What a sink instance may touch, one module per capability.
 //!
 //! Each capability keeps its own context in the store
-//! ([`crate::store::SinkState`]) and implements its WIT `Host` trait on that
+//! (`crate::store::SinkState`) and implements its WIT `Host` trait on that
 //! context alone (wasmtime-wasi's pattern), so the code for one interface
 //! cannot reach another's state:
 //!
 //! - [`log_file`]: append to and read the one log file ([`LogFile`]);
 //! - [`diagnostics`]: escaped, rate-limited lines for the operator;
 //! - [`digest`]: SHA-256 computed natively, bounded per call (WIT 0.2);
-//! - [`wasi`]: an empty WASI for wasip2 components (frozen clock,
+//! - `wasi`: an empty WASI for wasip2 components (frozen clock,
 //!   deterministic random, no files, env, network or sleep).
 //!
 //! The linker serves every WIT version this host loads (see

@@ -12,7 +12,7 @@
 //! ```
 //!
 //! The build's precompiled default sink is never here: it runs from the
-//! binary ([`super::code_memory`]).
+//! binary (`super::code_memory`).
 //!
 //! The *engine key* is SHA-256 over [`Engine::precompile_compatibility_hash`]
 //! (wasmtime's version, the target, and every setting that changes code:

@@ -1,7 +1,7 @@
 //! The sink runtime: one `Engine` per process, one `Linker`, an
 //! `InstancePre` per component, and a fresh `Store` per sink instance.
 //!
-//! - [`engine`]: how the engine is configured;
+//! - `engine`: how the engine is configured;
 //! - [`world`]: the `audit-sink` world and its version check;
 //! - [`limits`]: memory, time and fuel per instance;
 //! - [`cache`]: compiled components cached on disk.
@@ -42,7 +42,7 @@
 //! it with this engine's settings ([`DEFAULT_SINK_PRECOMPILED`]), and a
 //! runtime whose engine accepts that code loads it without compiling
 //! ([`Origin::Embedded`]: on x86-64 its code runs where it lies in the
-//! binary, see [`code_memory`]; elsewhere it is copied out); any other
+//! binary, see `code_memory`; elsewhere it is copied out); any other
 //! engine (fuel on, another CPU) compiles it as any other component.
 //! Loading checks it against the `audit-sink` world and pre-instantiates it.
 //!
@@ -50,7 +50,7 @@
 //!
 //! Each sink instance gets its own `Store` holding its log (the one
 //! capability), its limits, an empty WASI context for wasip2 components, and
-//! the host's [`crate::sink::guard`] on what it appends.
+//! the host's `crate::sink::guard` on what it appends.
 
 pub mod cache;
 mod code_memory;
@@ -89,7 +89,7 @@ pub const DEFAULT_SINK_WASM: &[u8] = include_bytes!(concat!(
 /// compatible (see [`SinkRuntime::default_component`]). Empty when the build
 /// did not precompile it (cross-compiling, or `CHAINSINK_PRECOMPILE=0`).
 /// The bytes start on a page boundary, so that they can run in place
-/// ([`code_memory`]).
+/// (`code_memory`).
 pub static DEFAULT_SINK_PRECOMPILED: &[u8] = &PRECOMPILED.0;
 
 /// A page-aligned home for [`DEFAULT_SINK_PRECOMPILED`].
@@ -194,7 +194,7 @@ pub struct RuntimeConfig {
     /// `limits.fuel` is set.
     pub fuel: bool,
     /// Which sinks get every call's appended bytes checked against its
-    /// receipts (see [`crate::sink::guard`]).
+    /// receipts (see `crate::sink::guard`).
     pub check_appends: AppendChecks,
 }
 

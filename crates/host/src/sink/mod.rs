@@ -6,9 +6,9 @@
 //! later call reports the original trap.
 //!
 //! A sink of any WIT version the host loads is driven the same way
-//! ([`exports`]); what it says about itself ([`SinkInfo`]: its `describe`,
+//! (`exports`); what it says about itself ([`SinkInfo`]: its `describe`,
 //! or for a 0.1 sink the host's `telemachy-json` default) decides how the
-//! host checks what it appends ([`guard`]).
+//! host checks what it appends (`guard`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -460,7 +460,7 @@ impl Sink {
 
     /// Replaces a discarded (trapped or breaching) instance with a fresh one
     /// on the same log, which resumes the chain from the log's tail, as
-    /// [`Sink::start`] did. For fail-open auditing that goes on after a
+    /// `Sink::start` did. For fail-open auditing that goes on after a
     /// trap. Fails, leaving the sink discarded, if the new instance cannot
     /// start.
     pub fn reopen(&self) -> Result<Head, SinkError> {
