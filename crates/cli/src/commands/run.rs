@@ -66,7 +66,7 @@ pub(crate) struct RunArgs {
     #[arg(long, default_value = "5", value_name = "SECONDS", value_parser = parse_seconds)]
     grace: Duration,
     /// Keep each task's full stdout and stderr, as
-    /// DIR/<workflow id>/<team>--<task id>.stdout and .stderr.
+    /// `DIR/<workflow id>/<team>--<task id>.stdout` and `.stderr`.
     #[arg(long, value_name = "DIR")]
     output_dir: Option<PathBuf>,
     /// Print no task output, just the summary (task output is otherwise
