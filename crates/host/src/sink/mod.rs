@@ -640,21 +640,15 @@ impl Sink {
 
     /// The WIT form of `e`, stamped `now` unless it has its own time.
     fn to_wit(&self, e: &Event, now: &str) -> wit::Event {
-        let actor = e.actor.as_ref().unwrap_or(&self.actor);
-        wit::Event {
-            timestamp: e.timestamp.clone().unwrap_or_else(|| now.to_string()),
-            event_type: e.event_type.clone(),
-            workflow_id: e.workflow_id.clone(),
-            actor: wit::Actor {
-                host_id: actor.host_id.clone(),
-                user: actor.user.clone(),
-            },
-            payload: canonical_payload(&e.payload),
+        let mut wit = self.to_wit_unstamped(e.clone());
+        if e.timestamp.is_none() {
+            wit.timestamp = now.to_string();
         }
+        wit
     }
 
-    /// [`Sink::to_wit`], moving what it can out of `e` instead of copying it, with an empty
-    /// time stamp unless it has its own ([`Sink::emit_prepared`] stamps it).
+    /// The WIT form of `e`, moving its strings, with an empty time stamp unless it has its own
+    /// ([`Sink::to_wit`] and [`Sink::emit_prepared`] stamp it).
     fn to_wit_unstamped(&self, e: Event) -> wit::Event {
         let payload = canonical_payload(&e.payload);
         let actor = e.actor.unwrap_or_else(|| self.actor.clone());
