@@ -11,7 +11,6 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 
 use crate::capability::LogFile;
 use crate::capability::diagnostics::DiagnosticsCtx;
-use crate::capability::digest::DigestCtx;
 use crate::capability::log_file::LogFileCtx;
 use crate::capability::wasi::WasiState;
 use crate::runtime::limits::{Limiter, SinkLimits};
@@ -26,8 +25,6 @@ pub(crate) struct SinkState {
     pub(crate) log_file: LogFileCtx,
     /// The `diagnostics` capability.
     pub(crate) diagnostics: DiagnosticsCtx,
-    /// The `digest` capability (WIT 0.2).
-    pub(crate) digest: DigestCtx,
     /// The empty WASI of wasip2 components, made at their first WASI call
     /// (most sinks import none: its context and random sources were 1% of
     /// a one-shot `chainsink emit`).
@@ -47,7 +44,6 @@ impl SinkState {
         SinkState {
             log_file: LogFileCtx::new(log, &limits, check_appends),
             diagnostics: DiagnosticsCtx::new(name.clone()),
-            digest: DigestCtx,
             wasi: None,
             limiter: Limiter::new(limits),
             name,

@@ -7,7 +7,8 @@
 //!
 //! - [`log_file`]: append to and read the one log file ([`LogFile`]);
 //! - [`diagnostics`]: escaped, rate-limited lines for the operator;
-//! - [`digest`]: SHA-256 computed natively, bounded per call (WIT 0.2);
+//! - [`digest`]: SHA-256 computed natively, bounded per call (WIT 0.2),
+//!   over the sink's memory in place (linked by hand: it keeps no state);
 //! - `wasi`: an empty WASI for wasip2 components (frozen clock,
 //!   deterministic random, no files, env, network or sleep).
 //!
@@ -51,9 +52,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<SinkState>) -> wasmtime::Result<
         v::log_file::add_to_linker::<SinkState, HasSelf<log_file::LogFileCtx>>(linker, |s| {
             &mut s.log_file
         })?;
-        v::digest::add_to_linker::<SinkState, HasSelf<digest::DigestCtx>>(linker, |s| {
-            &mut s.digest
-        })?;
+        digest::add_to_linker(linker)?;
         v::diagnostics::add_to_linker::<SinkState, HasSelf<diagnostics::DiagnosticsCtx>>(
             linker,
             |s| &mut s.diagnostics,
