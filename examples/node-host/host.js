@@ -36,8 +36,12 @@ export const SERVED = {
   '0.1': ['log-file', 'diagnostics', 'types'],
   '0.2': ['log-file', 'diagnostics', 'digest', 'types'],
 };
-/** Exports a component of each version may have besides `sink`. */
-const OPTIONAL_EXPORTS = { '0.1': [], '0.2': ['verifier'] };
+/**
+ * Exports a component of each version may have besides `sink`. This host
+ * calls `sink.emit-batch`, never `packed-batch.emit-packed` (the same call
+ * with events packed in bytes), so a sink that exports both still works here.
+ */
+const OPTIONAL_EXPORTS = { '0.1': [], '0.2': ['verifier', 'packed-batch'] };
 /** Most bytes `digest.sha256` hashes in one call (WIT 0.2.0: 1 MiB, the largest record). */
 export const DIGEST_LIMIT = 1048576;
 /** Most events written with one append, as the Rust CLI. */

@@ -45,8 +45,10 @@ SERVED = {
     "0.1": ("log-file", "diagnostics", "types"),
     "0.2": ("log-file", "diagnostics", "digest", "types"),
 }
-# Exports a component of each version may have besides `sink`.
-OPTIONAL_EXPORTS = {"0.1": (), "0.2": ("verifier",)}
+# Exports a component of each version may have besides `sink`. This host calls
+# `sink.emit-batch`, never `packed-batch.emit-packed` (the same call with the
+# events packed in bytes), so a sink that exports both still works here.
+OPTIONAL_EXPORTS = {"0.1": (), "0.2": ("verifier", "packed-batch")}
 DIGEST_LIMIT = 1048576  # most bytes `digest.sha256` hashes in one call (WIT 0.2.0: 1 MiB)
 MAX_BATCH = 256  # most events written with one append, as the Rust CLI
 MAX_DIAGNOSTIC = 4096

@@ -17,6 +17,7 @@ extern crate alloc;
 
 pub mod chain;
 pub mod json;
+pub mod packed;
 pub mod record;
 pub mod recovery;
 pub mod rejection;

@@ -3,9 +3,10 @@
 //!
 //! - [`v0_1`]: the frozen 0.1.0 contract (`wit/since_v0.1.0/`, world
 //!   `audit-sink`);
-//! - [`v0_2`]: the current contract (`wit/audit.wit`, world
-//!   `verifying-sink`, which includes `audit-sink`; a sink's `verifier`
-//!   export is optional and looked up on its own).
+//! - [`v0_2`]: the current contract (`wit/audit.wit`, world `packed-sink`,
+//!   which includes `verifying-sink` and so `audit-sink`; a sink's
+//!   `verifier` and `packed-batch` exports are optional and looked up on
+//!   their own).
 //!
 //! The host works in the current version's types ([`wit`]); the 0.1 ones
 //! are converted at the edge (`crate::sink::exports`).
@@ -24,7 +25,7 @@ pub(crate) mod v0_1 {
 /// The current (0.2) bindings.
 pub(crate) mod v0_2 {
     wasmtime::component::bindgen!({
-        world: "verifying-sink",
+        world: "packed-sink",
         path: "../../wit",
         // As in 0.1: an append past the call's budget traps the sink.
         imports: { "chainsink:audit/log-file.append": trappable },

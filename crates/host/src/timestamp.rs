@@ -3,6 +3,10 @@
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+/// The length of [`now`] in bytes, every time: the `time` crate's years run from 1
+/// to 9999 (four digits), and the clock never reads before 1970.
+pub const LEN: usize = "2026-06-04T15:30:45.123456+00:00".len();
+
 /// Now, UTC, as Python's `datetime.now(UTC).isoformat(timespec="microseconds")`:
 /// `2026-06-04T15:30:45.123456+00:00`.
 pub fn now() -> String {
@@ -29,5 +33,13 @@ mod tests {
         assert_eq!(format(t), "2026-06-04T15:30:45.123456+00:00");
         let whole = OffsetDateTime::from_unix_timestamp(1_780_587_045).unwrap();
         assert_eq!(format(whole), "2026-06-04T15:30:45.000000+00:00");
+        // Every representable time from the epoch on has the same length.
+        for t in [
+            OffsetDateTime::UNIX_EPOCH,
+            OffsetDateTime::now_utc(),
+            time::PrimitiveDateTime::MAX.assume_utc(),
+        ] {
+            assert_eq!(format(t).len(), LEN, "{t}");
+        }
     }
 }

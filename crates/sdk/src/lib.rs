@@ -1,7 +1,8 @@
 //! Write a chainsink audit sink in Rust, and keep only your own logic.
 //!
-//! A sink is a wasm component that implements the `verifying-sink` world of
-//! `wit/audit.wit` (the `chainsink:audit` WIT package). This crate does the
+//! A sink is a wasm component that implements the `packed-sink` world of
+//! `wit/audit.wit` (the `chainsink:audit` WIT package: `verifying-sink`, and
+//! `packed-batch`, the cheaper form of `emit-batch`). This crate does the
 //! contract for you:
 //!
 //! - [`bindings`]: the world's bindings, generated once by `wit-bindgen`;
@@ -43,19 +44,19 @@ use std::cell::RefCell;
 
 pub use serde_json::{Map, Value};
 
-/// The `verifying-sink` world's bindings, generated from `wit/`.
+/// The `packed-sink` world's bindings, generated from `wit/`.
 ///
 /// Use them directly for what the SDK does not cover (for example a sink
 /// that writes its own record format). The export macro is
-/// [`export_sink!`]; the bindings' own is `__export_verifying_sink`.
+/// [`export_sink!`]; the bindings' own is `__export_packed_sink`.
 #[allow(missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "verifying-sink",
+        world: "packed-sink",
         path: "../../wit",
         additional_derives: [PartialEq],
         pub_export_macro: true,
-        export_macro_name: "__export_verifying_sink",
+        export_macro_name: "__export_packed_sink",
         default_bindings_module: "chainsink_sdk::bindings",
     });
 }
@@ -81,6 +82,7 @@ use bindings::chainsink::audit::types::Event as WitEvent;
 use bindings::chainsink::audit::{diagnostics, log_file};
 #[cfg(feature = "host-digest")]
 use chainsink_format::Hash;
+use chainsink_format::packed;
 use writer::{ChainWriter, LogIo};
 
 /// Who caused an event.
@@ -137,6 +139,13 @@ impl Event {
 /// it: constants, or a file the crate reads at build time
 /// (`include_str!`).
 pub trait Sink: Default + 'static {
+    /// Whether [`Sink::transform`] is overridden. `false` lets the SDK seal
+    /// the events of `emit-packed` straight from the bytes the host sent,
+    /// without building an [`Event`] (six strings) for each, and skips
+    /// `transform` there: set it only in a sink that keeps the default
+    /// `transform`, as the default sink does.
+    const TRANSFORMS: bool = true;
+
     /// Changes `event` before it is sealed: redact, rename, add fields.
     /// An error refuses the event (for `emit-batch`, the whole batch) and
     /// nothing is written; return `SinkError::InvalidEvent` with what is
@@ -256,6 +265,43 @@ impl<S: Sink> Runtime<S> {
         writer.append(&parsed)
     }
 
+    /// `packed-batch.emit-packed`: [`Runtime::emit_batch`] of the events
+    /// packed in `events` (`chainsink_format::packed`), its receipts packed.
+    /// Bytes that do not unpack are an `invalid-event`: nothing is written.
+    pub fn emit_packed(&mut self, events: &[u8]) -> Result<Vec<u8>, SinkError> {
+        let unpacked = packed::unpack_events(events);
+        let receipts = if S::TRANSFORMS {
+            let events = unpacked
+                .map(|f| {
+                    let f = f.map_err(|e| SinkError::InvalidEvent(e.to_string()))?;
+                    Ok(WitEvent {
+                        timestamp: f.timestamp.to_string(),
+                        event_type: f.event_type.to_string(),
+                        workflow_id: f.workflow_id.map(str::to_string),
+                        actor: bindings::chainsink::audit::types::Actor {
+                            host_id: f.host_id.to_string(),
+                            user: f.user.to_string(),
+                        },
+                        payload: f.payload.to_string(),
+                    })
+                })
+                .collect::<Result<Vec<_>, SinkError>>()?;
+            self.emit_batch(events)?
+        } else {
+            let writer = self.writer.as_mut().ok_or(SinkError::NotOpen)?;
+            let events = unpacked
+                .map(|f| f.map(|f| f.event()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| SinkError::InvalidEvent(e.to_string()))?;
+            writer.append_formatted(&events)?
+        };
+        let mut out = Vec::with_capacity(receipts.len() * 78);
+        for r in &receipts {
+            packed::pack_receipt(&mut out, r.seq, r.hash.as_deref());
+        }
+        Ok(out)
+    }
+
     /// `sink.flush`.
     pub fn flush(&mut self) -> Result<(), SinkError> {
         self.writer.as_mut().ok_or(SinkError::NotOpen)?.flush()
@@ -350,7 +396,17 @@ macro_rules! export_sink {
                 }
             }
 
-            $crate::bindings::__export_verifying_sink!(
+            impl $crate::bindings::exports::chainsink::audit::packed_batch::Guest
+                for __ChainsinkSdkExport
+            {
+                fn emit_packed(
+                    events: ::std::vec::Vec<u8>,
+                ) -> ::core::result::Result<::std::vec::Vec<u8>, $crate::SinkError> {
+                    __run(|r| r.emit_packed(&events))
+                }
+            }
+
+            $crate::bindings::__export_packed_sink!(
                 __ChainsinkSdkExport with_types_in $crate::bindings
             );
         };

@@ -4,7 +4,7 @@ use crate::Level;
 use crate::writer::LogIo;
 
 /// A log in memory that counts how much of it was read.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct MemLog {
     pub(crate) bytes: Vec<u8>,
     pub(crate) read: u64,

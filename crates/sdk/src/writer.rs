@@ -246,6 +246,45 @@ impl<L: LogIo> ChainWriter<L> {
     /// all or nothing (an invalid event writes nothing, and the error names
     /// its index in a batch). Returns one receipt per event, in order.
     pub fn append(&mut self, events: &[Event]) -> Result<Vec<Receipt>, SinkError> {
+        self.append_records(events, |event| {
+            // A payload whose text was no object, changed by the sink
+            // since: refused all the same (one not changed is refused by
+            // sealing its text).
+            if event.payload.text().is_none()
+                && let Some(e) = event.payload.error()
+            {
+                return Err(e.to_string());
+            }
+            Ok(FormatEvent {
+                timestamp: &event.timestamp,
+                event_type: &event.event_type,
+                workflow_id: event.workflow_id.as_deref(),
+                actor: Actor {
+                    host_id: &event.actor.host_id,
+                    user: &event.actor.user,
+                },
+                payload: event.payload.as_record(),
+            })
+        })
+    }
+
+    /// [`ChainWriter::append`] of events that are already in the format crate's form, such as
+    /// those unpacked from `emit-packed` (`chainsink_format::packed::Fields::event`), with no
+    /// [`Event`] built for each.
+    pub fn append_formatted(
+        &mut self,
+        events: &[FormatEvent<'_>],
+    ) -> Result<Vec<Receipt>, SinkError> {
+        self.append_records(events, |e| Ok(*e))
+    }
+
+    /// The one body of [`ChainWriter::append`] and [`ChainWriter::append_formatted`]: `record`
+    /// gives each event's record, or why it is refused.
+    fn append_records<T>(
+        &mut self,
+        events: &[T],
+        record: impl for<'e> Fn(&'e T) -> Result<FormatEvent<'e>, String>,
+    ) -> Result<Vec<Receipt>, SinkError> {
         if self.needs_resume {
             self.resume()?;
         }
@@ -255,16 +294,17 @@ impl<L: LogIo> ChainWriter<L> {
         if self.pending.is_some() && !events.is_empty() {
             self.buf.push(b'\n');
         }
-        if let (Some(Pending::Torn(torn)), Some(first)) = (self.pending, events.first()) {
+        // (A first event that is refused is refused by the loop below, before anything is
+        // written.)
+        if let (Some(Pending::Torn(torn)), Some(Ok(first))) =
+            (self.pending, events.first().map(&record))
+        {
             let payload = torn.payload();
             let record = FormatEvent {
-                timestamp: &first.timestamp,
+                timestamp: first.timestamp,
                 event_type: RECOVERED_EVENT,
                 workflow_id: None,
-                actor: Actor {
-                    host_id: &first.actor.host_id,
-                    user: &first.actor.user,
-                },
+                actor: first.actor,
                 payload: (&payload).into(),
             };
             seq += 1;
@@ -282,24 +322,7 @@ impl<L: LogIo> ChainWriter<L> {
                     SinkError::InvalidEvent(msg)
                 }
             };
-            // A payload whose text was no object, changed by the sink
-            // since: refused all the same (one not changed is refused by
-            // sealing its text).
-            if event.payload.text().is_none()
-                && let Some(e) = event.payload.error()
-            {
-                return Err(invalid(e.to_string()));
-            }
-            let record = FormatEvent {
-                timestamp: &event.timestamp,
-                event_type: &event.event_type,
-                workflow_id: event.workflow_id.as_deref(),
-                actor: Actor {
-                    host_id: &event.actor.host_id,
-                    user: &event.actor.user,
-                },
-                payload: event.payload.as_record(),
-            };
+            let record = record(event).map_err(invalid)?;
             // `seal_with` validates the event first (one place for that rule).
             seq += 1;
             let hash = seal_with(&record, seq, prev.as_ref(), &mut self.buf, |d| {
@@ -588,6 +611,63 @@ mod tests {
         let w = ChainWriter::open(w.log, options()).unwrap();
         assert!(w.pending.is_none());
         assert_eq!(w.head().records, 3);
+    }
+
+    /// `append_formatted` (the packed path's) writes what `append` writes, torn-write recovery
+    /// included, and refuses the same events the same way.
+    #[test]
+    fn formatted_events_append_as_sdk_events_do() {
+        let texts = [r#"{"b": 1, "a": "\u00e9"}"#, "{}", r#"{"pad": 1.50}"#];
+        let sdk: Vec<Event> = texts.iter().map(|t| with_payload(t)).collect();
+        let records: Vec<FormatEvent<'_>> = sdk
+            .iter()
+            .zip(texts)
+            .map(|(e, p)| FormatEvent {
+                timestamp: &e.timestamp,
+                event_type: &e.event_type,
+                workflow_id: e.workflow_id.as_deref(),
+                actor: Actor {
+                    host_id: &e.actor.host_id,
+                    user: &e.actor.user,
+                },
+                payload: chainsink_format::record::Payload::Text(p),
+            })
+            .collect();
+        // A log that ends in a torn write, for both.
+        let mut torn = ChainWriter::open(MemLog::default(), options()).unwrap();
+        torn.append(&[event(1)]).unwrap();
+        let mut log = torn.log;
+        log.bytes.extend_from_slice(b"{\"actor\": {\"ho");
+        let mut a = ChainWriter::open(log.clone(), options()).unwrap();
+        let mut b = ChainWriter::open(log, options()).unwrap();
+        assert_eq!(
+            a.append(&sdk).unwrap(),
+            b.append_formatted(&records).unwrap()
+        );
+        assert_eq!(a.log.bytes, b.log.bytes);
+        assert!(
+            String::from_utf8_lossy(&a.log.bytes).contains(RECOVERED_EVENT),
+            "the torn write was recovered"
+        );
+
+        let bad = FormatEvent {
+            payload: chainsink_format::record::Payload::Text("[1]"),
+            ..records[0]
+        };
+        let before = b.log.bytes.clone();
+        let err = b.append_formatted(&[records[0], bad]).unwrap_err();
+        let SinkError::InvalidEvent(msg) = err else {
+            panic!("{err:?}")
+        };
+        assert!(msg.starts_with("event 1 of the batch: payload"), "{msg}");
+        assert_eq!(b.log.bytes, before, "nothing of the batch is written");
+        let SinkError::InvalidEvent(sdk_msg) = a
+            .append(&[sdk[0].clone(), with_payload("[1]")])
+            .unwrap_err()
+        else {
+            panic!()
+        };
+        assert_eq!(msg, sdk_msg);
     }
 
     #[test]

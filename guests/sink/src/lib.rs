@@ -1,6 +1,7 @@
 //! The default chainsink sink, built as a wasm component.
 //!
-//! It is `chainsink-sdk` with nothing added: the SDK's [`ChainWriter`]
+//! It is `chainsink-sdk` with nothing added (it only says that it keeps the
+//! default `transform`, `TRANSFORMS = false`): the SDK's [`ChainWriter`]
 //! (canonical JSON records, the SHA-256 hash chain, resume from the log's
 //! tail, torn-write recovery, receipts, durability), the one copy every
 //! Rust sink shares, with every format rule from `chainsink-format`, and
@@ -21,6 +22,10 @@ use chainsink_sdk::{ChainHead, Level, Sink};
 pub struct DefaultSink;
 
 impl Sink for DefaultSink {
+    // It keeps the default `transform`: events from `emit-packed` are sealed
+    // as they come, with no `Event` built for each.
+    const TRANSFORMS: bool = false;
+
     fn opened(&mut self, head: &ChainHead) {
         chainsink_sdk::log(
             Level::Info,

@@ -359,6 +359,74 @@ fn wrong_hashes_and_receipts_are_caught() {
     );
 }
 
+/// Opens a packed-liar tenant on a fresh log and runs `f` on its sink;
+/// returns what `f` returns, the log's path and its directory (kept while
+/// the caller holds it).
+fn packed_liar<R>(f: impl FnOnce(&Sink) -> R) -> (R, PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("packed.jsonl");
+    let tenants = Tenants::new(runtime());
+    let tenant = tenants
+        .open(
+            TenantSpec::new("packed", &log, options())
+                .with_sink(SinkSource::File(guests::CHAINSINK_GUEST_PACKED_LIAR.into())),
+        )
+        .unwrap();
+    (f(tenant.sink()), log, dir)
+}
+
+#[test]
+fn a_sink_that_takes_events_packed_is_held_to_the_same_receipts() {
+    // Honest: a batch goes through `emit-packed`, and the receipts are the records'.
+    let (receipts, log, _dir) = packed_liar(|s| {
+        s.emit_batch(&[lying_event("honest"), lying_event("honest")])
+            .unwrap()
+    });
+    let report = verify_file(&log, &VerifyOptions::default()).unwrap();
+    assert_eq!(report.records, 2);
+    assert_eq!(receipts[1].hash, report.head);
+    assert_eq!((receipts[0].seq, receipts[1].seq), (1, 2));
+
+    // Bytes that are no receipts, a receipt short, a hash that is not its
+    // record's: each breaks the contract in `emit-packed`, the instance is
+    // discarded, and the host marks what the call appended at once.
+    for (kind, says) in [
+        ("lie.garbage", "packed receipts at byte 0: cut short"),
+        ("lie.count", "1 receipts for 2 events"),
+        (
+            "lie.hash-value",
+            &format!("receipt 1 says hash {}", "ab".repeat(32)),
+        ),
+    ] {
+        let ((err, again), log, _dir) = packed_liar(|s| {
+            let err = s
+                .emit_batch(&[lying_event(kind), lying_event("honest")])
+                .unwrap_err();
+            (err, s.emit_batch(&[lying_event("honest")]).unwrap_err())
+        });
+        let (sink, call, message) = breach(&err);
+        assert_eq!(
+            (sink, call),
+            (guests::CHAINSINK_GUEST_PACKED_LIAR, "emit-packed"),
+            "{kind}"
+        );
+        assert!(message.contains(says), "{kind}: {message}");
+        assert!(message.contains("chain.rejected"), "{kind}: {message}");
+        assert_eq!(again.to_string(), err.to_string(), "{kind}: discarded");
+        let text = std::fs::read_to_string(&log).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{kind}: two records and the host's mark");
+        let mark: Value = serde_json::from_str(lines[2]).unwrap();
+        assert_eq!(mark["event_type"], "chain.rejected", "{kind}");
+        assert_eq!(mark["payload"]["rejected_offset"], 0, "{kind}");
+        assert_eq!(
+            mark["payload"]["rejected_length"],
+            lines[0].len() + lines[1].len() + 2,
+            "{kind}: it claims exactly what the call appended"
+        );
+    }
+}
+
 #[test]
 fn a_wasi_sink_reaches_nothing() {
     let dir = tempfile::tempdir().unwrap();

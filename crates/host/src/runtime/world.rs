@@ -36,6 +36,10 @@ pub const REQUIRED_INTERFACE: &str = "sink";
 /// The interface a sink may export to check its own log (WIT 0.2 on).
 pub const VERIFIER_INTERFACE: &str = "verifier";
 
+/// The interface a sink may export to take events packed (WIT 0.2 on):
+/// `emit-batch` in one byte list each way.
+pub const PACKED_INTERFACE: &str = "packed-batch";
+
 /// A WIT version this host loads components of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum WitVersion {

@@ -2,7 +2,7 @@
 //!
 //! [`AuditSinkPre`] finds, before any instance exists, which version's
 //! `sink` a component exports (and, for 0.2, whether it exports a
-//! `verifier`); [`SinkExports`] calls them. The host works in the current
+//! `verifier` and a `packed-batch`); [`SinkExports`] calls them. The host works in the current
 //! version's types ([`wit`]): a 0.1 sink's are converted here, field by
 //! field (moved, not copied), and its missing `describe` is answered by the
 //! host ([`SinkExports::describe`] returns `None`: the caller synthesises
@@ -12,9 +12,12 @@ use wasmtime::AsContextMut;
 use wasmtime::component::InstancePre;
 
 use crate::bindings::{v0_1, v0_2, wit};
-use crate::runtime::world::{REQUIRED_INTERFACE, VERIFIER_INTERFACE, WIT_PACKAGE, WitVersion};
+use crate::runtime::world::{
+    PACKED_INTERFACE, REQUIRED_INTERFACE, VERIFIER_INTERFACE, WIT_PACKAGE, WitVersion,
+};
 
 use v0_1::exports::chainsink::audit::sink as sink_v0_1;
+use v0_2::exports::chainsink::audit::packed_batch as packed_v0_2;
 use v0_2::exports::chainsink::audit::sink as sink_v0_2;
 use v0_2::exports::chainsink::audit::verifier as verifier_v0_2;
 
@@ -25,6 +28,7 @@ enum Indices {
     V0_2 {
         sink: sink_v0_2::GuestIndices,
         verifier: Option<verifier_v0_2::GuestIndices>,
+        packed: Option<packed_v0_2::GuestIndices>,
     },
 }
 
@@ -61,20 +65,25 @@ impl<T: 'static> AuditSinkPre<T> {
         let indices = match exported_version(&pre)? {
             WitVersion::V0_1 => Indices::V0_1(sink_v0_1::GuestIndices::new(&pre)?),
             WitVersion::V0_2 => {
-                let has_verifier = pre
-                    .component()
-                    .component_type()
-                    .exports(pre.component().engine())
-                    .any(|(name, _)| {
-                        name.strip_prefix(&format!("{WIT_PACKAGE}/{VERIFIER_INTERFACE}@"))
-                            .and_then(WitVersion::of)
-                            == Some(WitVersion::V0_2)
-                    });
+                let exports = |interface: &str| {
+                    pre.component()
+                        .component_type()
+                        .exports(pre.component().engine())
+                        .any(|(name, _)| {
+                            name.strip_prefix(&format!("{WIT_PACKAGE}/{interface}@"))
+                                .and_then(WitVersion::of)
+                                == Some(WitVersion::V0_2)
+                        })
+                };
                 Indices::V0_2 {
                     sink: sink_v0_2::GuestIndices::new(&pre)?,
-                    // Exported, it must have the right functions.
-                    verifier: match has_verifier {
+                    // Exported, they must have the right functions.
+                    verifier: match exports(VERIFIER_INTERFACE) {
                         true => Some(verifier_v0_2::GuestIndices::new(&pre)?),
+                        false => None,
+                    },
+                    packed: match exports(PACKED_INTERFACE) {
+                        true => Some(packed_v0_2::GuestIndices::new(&pre)?),
                         false => None,
                     },
                 }
@@ -99,6 +108,17 @@ impl<T: 'static> AuditSinkPre<T> {
         )
     }
 
+    /// Whether it exports a `packed-batch`.
+    pub(crate) fn has_packed(&self) -> bool {
+        matches!(
+            self.indices,
+            Indices::V0_2 {
+                packed: Some(_),
+                ..
+            }
+        )
+    }
+
     /// A new instance in `store`, and its exports.
     pub(crate) fn instantiate(
         &self,
@@ -107,10 +127,18 @@ impl<T: 'static> AuditSinkPre<T> {
         let instance = self.pre.instantiate(&mut store)?;
         Ok(match &self.indices {
             Indices::V0_1(sink) => SinkExports::V0_1(sink.load(&mut store, &instance)?),
-            Indices::V0_2 { sink, verifier } => SinkExports::V0_2 {
+            Indices::V0_2 {
+                sink,
+                verifier,
+                packed,
+            } => SinkExports::V0_2 {
                 sink: sink.load(&mut store, &instance)?,
                 verifier: match verifier {
                     Some(v) => Some(v.load(&mut store, &instance)?),
+                    None => None,
+                },
+                packed: match packed {
+                    Some(p) => Some(p.load(&mut store, &instance)?),
                     None => None,
                 },
             },
@@ -128,6 +156,8 @@ pub(crate) enum SinkExports {
         sink: sink_v0_2::Guest,
         /// Its `verifier`, if it exports one.
         verifier: Option<verifier_v0_2::Guest>,
+        /// Its `packed-batch`, if it exports one.
+        packed: Option<packed_v0_2::Guest>,
     },
 }
 
@@ -199,6 +229,21 @@ impl SinkExports {
                     .map_err(error_v0_2))
             }
             SinkExports::V0_2 { sink, .. } => sink.call_emit_batch(store, events),
+        }
+    }
+
+    /// `packed-batch.emit-packed`; `None` when it exports no `packed-batch`
+    /// (call `emit-batch` instead).
+    pub(crate) fn emit_packed(
+        &self,
+        store: impl AsContextMut,
+        events: &[u8],
+    ) -> wasmtime::Result<Option<Result<Vec<u8>, wit::SinkError>>> {
+        match self {
+            SinkExports::V0_2 {
+                packed: Some(p), ..
+            } => p.call_emit_packed(store, events).map(Some),
+            _ => Ok(None),
         }
     }
 

@@ -22,6 +22,7 @@ use crate::timestamp;
 use chainsink_format::Hash;
 use chainsink_format::chain::seal;
 use chainsink_format::json;
+use chainsink_format::packed;
 use chainsink_format::record::{Actor as FormatActor, Event as FormatEvent, MAX_PAYLOAD_DEPTH};
 use chainsink_format::rejection::{REJECTED_EVENT, Rejected};
 use exports::SinkExports as Bindings;
@@ -285,15 +286,26 @@ impl SinkError {
 /// Events made ready for the sink's call by [`Sink::prepare`].
 #[derive(Debug)]
 pub(crate) struct Prepared {
-    events: Vec<wit::Event>,
+    form: Form,
     /// Per event: whether it came with its own time (else it is stamped when written).
     own_time: Vec<bool>,
+}
+
+/// The form a sink is called with.
+#[derive(Debug)]
+enum Form {
+    /// For `emit-batch`: WIT events, the time stamps to be written empty.
+    Wit(Vec<wit::Event>),
+    /// For `packed-batch.emit-packed` (a sink that exports it): the events packed back to
+    /// back (`chainsink_format::packed`), a time stamp to be written held by a placeholder of
+    /// [`timestamp::LEN`] bytes. Event `i` is `bytes[starts[i]..starts[i + 1]]`.
+    Packed { bytes: Vec<u8>, starts: Vec<usize> },
 }
 
 impl Prepared {
     /// The events in it.
     pub(crate) fn len(&self) -> usize {
-        self.events.len()
+        self.own_time.len()
     }
 }
 
@@ -567,23 +579,63 @@ impl Sink {
 
     /// Records several events, in order, with one write (all or nothing).
     pub fn emit_batch(&self, events: &[Event]) -> Result<Vec<Receipt>, SinkError> {
-        let live = self.lock();
-        let now = timestamp::now();
-        let wit_events: Vec<wit::Event> = events.iter().map(|e| self.to_wit(e, &now)).collect();
-        self.emit_wit(live, &wit_events)
+        let mut prepared = self.prepare(events.to_vec());
+        self.emit_prepared(&mut prepared, 0..events.len())
     }
 
     /// `events` in the form the sink is called with: the work of [`Sink::emit_batch`] that
-    /// needs no lock (the payloads' canonical text above all), so that a caller can do it for one
-    /// batch while the sink writes the one before ([`Sink::emit_prepared`]; the `emit --stdin`
-    /// stream). The time stamp is left to [`Sink::emit_prepared`], inside the lock.
+    /// needs no lock (the payloads' canonical text above all, and packing them for a sink that
+    /// takes them packed), so that a caller can do it for one batch while the sink writes the
+    /// one before ([`Sink::emit_prepared`]; the `emit --stdin` stream). The time stamp is left
+    /// to [`Sink::emit_prepared`], inside the lock.
     pub(crate) fn prepare(&self, events: Vec<Event>) -> Prepared {
-        let own_time = events.iter().map(|e| e.timestamp.is_some()).collect();
+        let own_time: Vec<bool> = events.iter().map(|e| e.timestamp.is_some()).collect();
+        if self.pre.has_packed()
+            && let Some(form) = self.pack(&events)
+        {
+            return Prepared { form, own_time };
+        }
         let events = events
             .into_iter()
             .map(|e| self.to_wit_unstamped(e))
             .collect();
-        Prepared { events, own_time }
+        Prepared {
+            form: Form::Wit(events),
+            own_time,
+        }
+    }
+
+    /// `events` packed for `emit-packed`, their payloads made canonical straight into the
+    /// packed bytes; `None` if one holds a string too long to pack (over 4 GiB).
+    fn pack(&self, events: &[Event]) -> Option<Form> {
+        // Written over when stamped (ASCII, so the packed string stays UTF-8).
+        const PLACEHOLDER: &str = match std::str::from_utf8(&[b'0'; timestamp::LEN]) {
+            Ok(s) => s,
+            Err(_) => "",
+        };
+        let size: usize = events.iter().map(|e| 96 + e.payload.len()).sum();
+        let mut bytes = Vec::with_capacity(size);
+        let mut starts = Vec::with_capacity(events.len() + 1);
+        for e in events {
+            starts.push(bytes.len());
+            let actor = e.actor.as_ref().unwrap_or(&self.actor);
+            let head = packed::Fields {
+                timestamp: e.timestamp.as_deref().unwrap_or(PLACEHOLDER),
+                event_type: &e.event_type,
+                workflow_id: e.workflow_id.as_deref(),
+                host_id: &actor.host_id,
+                user: &actor.user,
+                payload: "",
+            };
+            let packed = packed::pack_event_with(&mut bytes, &head, |out| {
+                write_canonical_payload(out, &e.payload)
+            });
+            if !packed {
+                return None;
+            }
+        }
+        starts.push(bytes.len());
+        Some(Form::Packed { bytes, starts })
     }
 
     /// [`Sink::emit_batch`] of the events at `range` of a batch made ready by
@@ -596,16 +648,57 @@ impl Sink {
     ) -> Result<Vec<Receipt>, SinkError> {
         let live = self.lock();
         let now = timestamp::now();
-        for (e, own) in prepared.events[range.clone()]
-            .iter_mut()
-            .zip(&prepared.own_time[range.clone()])
-        {
-            if !own {
-                e.timestamp.clear();
-                e.timestamp.push_str(&now);
+        let own_time = &prepared.own_time[range.clone()];
+        match &mut prepared.form {
+            Form::Wit(events) => {
+                for (e, own) in events[range.clone()].iter_mut().zip(own_time) {
+                    if !own {
+                        e.timestamp.clear();
+                        e.timestamp.push_str(&now);
+                    }
+                }
+                self.emit_wit(live, &events[range])
+            }
+            Form::Packed { bytes, starts } => {
+                for (&start, own) in starts[range.clone()].iter().zip(own_time) {
+                    if !own {
+                        let at = start + packed::TIMESTAMP_AT;
+                        bytes[at..at + timestamp::LEN].copy_from_slice(now.as_bytes());
+                    }
+                }
+                let events = &bytes[starts[range.start]..starts[range.end]];
+                self.emit_packed(live, events, range.len())
             }
         }
-        self.emit_wit(live, &prepared.events[range])
+    }
+
+    /// Calls `packed-batch.emit-packed` with `n` packed events and checks and waits for what it
+    /// answers, as [`Sink::emit_wit`] does for `emit-batch`.
+    fn emit_packed(
+        &self,
+        mut live: MutexGuard<'_, Live>,
+        events: &[u8],
+        n: usize,
+    ) -> Result<Vec<Receipt>, SinkError> {
+        const CALL: &str = "emit-packed";
+        let answer = self.call_locked(&mut live, CALL, |b, s| {
+            b.emit_packed(s, events)?
+                .ok_or_else(|| wasmtime::format_err!("the instance does not export `packed-batch`"))
+        })?;
+        let receipts = match packed::unpack_receipts(&answer) {
+            Ok(receipts) => receipts
+                .into_iter()
+                .map(|(seq, hash)| wit::Receipt {
+                    seq,
+                    hash: hash.map(str::to_string),
+                })
+                .collect(),
+            Err(e) => return Err(self.breach(&mut live, CALL, e.to_string())),
+        };
+        let receipts = self.check_receipts(&mut live, CALL, n, receipts)?;
+        drop(live);
+        self.wait_durable(&receipts)?;
+        Ok(receipts)
     }
 
     /// Calls `emit-batch` and checks and waits for what it answers.
@@ -1035,19 +1128,8 @@ impl Sink {
                 .check(&receipts, self.chained)
                 .err();
         }
-        if let Some(mut message) = problem {
-            live.store.data_mut().log_file.guard.reject_pending();
-            if let Some(note) = self.mark_rejected(live, &message) {
-                message.push_str("; ");
-                message.push_str(&note);
-            }
-            let err = SinkError::Contract {
-                sink: self.name.to_string(),
-                call,
-                message,
-            };
-            self.discard(live, err.clone());
-            return Err(err);
+        if let Some(message) = problem {
+            return Err(self.breach(live, call, message));
         }
         live.records = last;
         Ok(receipts
@@ -1057,6 +1139,25 @@ impl Sink {
                 hash: r.hash,
             })
             .collect())
+    }
+}
+
+impl Sink {
+    /// The sink broke the contract in `call`: marks what it appended in this call as rejected,
+    /// discards the instance and returns the error to give.
+    fn breach(&self, live: &mut Live, call: &'static str, mut message: String) -> SinkError {
+        live.store.data_mut().log_file.guard.reject_pending();
+        if let Some(note) = self.mark_rejected(live, &message) {
+            message.push_str("; ");
+            message.push_str(&note);
+        }
+        let err = SinkError::Contract {
+            sink: self.name.to_string(),
+            call,
+            message,
+        };
+        self.discard(live, err.clone());
+        err
     }
 }
 
@@ -1134,9 +1235,15 @@ pub(crate) fn describe_trap(e: &wasmtime::Error) -> String {
 /// and copies it instead of building a tree in wasm (issue 15).
 fn canonical_payload(text: &str) -> String {
     let mut out = Vec::with_capacity(text.len());
-    match json::write_object_text_within(&mut out, text, MAX_PAYLOAD_DEPTH) {
-        // Canonical JSON is ASCII.
-        Ok(()) => String::from_utf8(out).unwrap_or_else(|_| text.to_string()),
-        Err(_) => text.to_string(),
+    write_canonical_payload(&mut out, text);
+    // Canonical JSON is ASCII, and the text as it came is a `str`.
+    String::from_utf8(out).unwrap_or_else(|_| text.to_string())
+}
+
+/// Appends [`canonical_payload`] of `text` to `out`.
+fn write_canonical_payload(out: &mut Vec<u8>, text: &str) {
+    if json::write_object_text_within(out, text, MAX_PAYLOAD_DEPTH).is_err() {
+        // `out` is as it was: the text as it came, for the sink to refuse.
+        out.extend_from_slice(text.as_bytes());
     }
 }
