@@ -425,17 +425,24 @@ struct Writer<'s, W> {
 }
 
 impl<W: Write> Writer<'_, W> {
-    /// Hands `batch` (emptied) to the sink's thread, after printing the answers of the batch
-    /// before it. Its events are made ready for the sink here, while that batch is written.
+    /// Hands `batch` (emptied) to the sink's thread once the batch before it is written (unless
+    /// that failed), then prints that batch's answers. Its events are made ready for the sink
+    /// here, while that batch is written.
     fn submit(&mut self, batch: &mut Batch) -> Result<(), StreamError> {
         if batch.items.is_empty() {
             return Ok(());
         }
         let sent = self.sent(batch);
-        self.finish()?;
+        let before = self.take_done()?;
+        if before.as_ref().is_some_and(|b| b.failure.is_some()) {
+            // The sink failed: nothing more goes to it; printing the batch before says why.
+            return before.map_or(Ok(()), |b| self.out.print(b));
+        }
+        // Hand this batch over first, then print (and free) the one before, so that the sink
+        // does not wait for that (issue 15).
         self.jobs.send(sent).map_err(|_| thread_gone())?;
         self.in_flight = true;
-        Ok(())
+        before.map_or(Ok(()), |b| self.out.print(b))
     }
 
     /// Writes `batch` (emptied) on this thread, after the batch handed over before it, and
@@ -463,11 +470,18 @@ impl<W: Write> Writer<'_, W> {
 
     /// Waits for the batch handed over, if any, and prints its answers.
     fn finish(&mut self) -> Result<(), StreamError> {
-        if !std::mem::take(&mut self.in_flight) {
-            return Ok(());
+        match self.take_done()? {
+            Some(sent) => self.out.print(sent),
+            None => Ok(()),
         }
-        let sent = self.done.recv().map_err(|_| thread_gone())?;
-        self.out.print(sent)
+    }
+
+    /// Waits for the batch handed over, if any, and returns it, written.
+    fn take_done(&mut self) -> Result<Option<Sent>, StreamError> {
+        if !std::mem::take(&mut self.in_flight) {
+            return Ok(None);
+        }
+        self.done.recv().map(Some).map_err(|_| thread_gone())
     }
 }
 
