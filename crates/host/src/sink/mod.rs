@@ -1247,3 +1247,117 @@ fn write_canonical_payload(out: &mut Vec<u8>, text: &str) {
         out.extend_from_slice(text.as_bytes());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capability::LogFile;
+    use crate::runtime::{RuntimeConfig, SinkRuntime};
+    use chainsink_format::verify::{Mode, check_line};
+
+    impl Sink {
+        /// `emit-packed` of `events` as they are: no payload made canonical first, so the
+        /// sink's own check of payload text is what decides (the host always hands over
+        /// canonical text; other hosts need not).
+        fn emit_packed_raw(
+            &self,
+            events: &[packed::Fields<'_>],
+        ) -> Result<Vec<Receipt>, SinkError> {
+            let mut bytes = Vec::new();
+            for e in events {
+                assert!(packed::pack_event(&mut bytes, e));
+            }
+            self.emit_packed(self.lock(), &bytes, events.len())
+        }
+    }
+
+    /// The default sink (in wasm) keeps a payload's text only when its check proves it
+    /// canonical, and otherwise writes what the native encoder writes, or refuses what the
+    /// native encoder refuses: for every kind of byte that needs the slow path, at every place
+    /// around the 64-byte blocks its classifier works in.
+    #[test]
+    fn the_default_sinks_payload_check_agrees_with_the_native_encoder() {
+        let runtime = SinkRuntime::with_config(RuntimeConfig {
+            max_sinks: 1,
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        let component = runtime.default_component().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("payloads.jsonl");
+        let options = SinkOptions {
+            hash_chain: true,
+            durability: Durability::None,
+            actor: Actor {
+                host_id: "h".into(),
+                user: "u".into(),
+            },
+        };
+        let sink = runtime
+            .open(&component, LogFile::open(&path).unwrap(), &options)
+            .unwrap();
+        let specials = [
+            "\u{7f}",
+            "\u{1}",
+            "\u{1f}",
+            "é",
+            "\u{10000}",
+            "\\n",
+            "\\/",
+            "\\u0041",
+            "\\\"",
+            "\\\\",
+            "\u{80}",
+        ];
+        let mut payloads = Vec::new();
+        for special in specials {
+            for at in 0..140 {
+                let pad = "a".repeat(at);
+                payloads.push(format!(r#"{{"k": "{pad}{special}z"}}"#));
+                payloads.push(format!(r#"{{"a{pad}{special}": 1}}"#));
+            }
+        }
+        let mut written = 0;
+        for payload in &payloads {
+            let fields = packed::Fields {
+                timestamp: "2026-06-04T15:30:45.123456+00:00",
+                event_type: "payload.check",
+                workflow_id: None,
+                host_id: "h",
+                user: "u",
+                payload,
+            };
+            let mut native = Vec::new();
+            let want = json::write_object_text_within(&mut native, payload, MAX_PAYLOAD_DEPTH);
+            let got = sink.emit_packed_raw(&[fields]);
+            match (want, got) {
+                (Ok(()), Ok(_)) => {
+                    written += 1;
+                    let text = std::fs::read(&path).unwrap();
+                    let line = text[..text.len() - 1]
+                        .rsplit(|&b| b == b'\n')
+                        .next()
+                        .unwrap();
+                    check_line(line, Mode::Strict).unwrap();
+                    let at = line
+                        .windows(12)
+                        .position(|w| w == b"\"payload\": {")
+                        .unwrap();
+                    assert!(
+                        line[at + 11..].starts_with(&native),
+                        "{payload:?}: the sink wrote {:?}, the native encoder {:?}",
+                        String::from_utf8_lossy(&line[at + 11..]),
+                        String::from_utf8_lossy(&native)
+                    );
+                }
+                (Err(_), Err(SinkError::InvalidEvent(_))) => {}
+                (want, got) => panic!("{payload:?}: native {want:?}, the sink {got:?}"),
+            }
+        }
+        assert!(
+            written > payloads.len() / 2,
+            "{written} of {}",
+            payloads.len()
+        );
+    }
+}
