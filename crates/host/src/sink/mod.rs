@@ -1177,9 +1177,12 @@ fn check_hash_field(hash: Option<&str>, chained: bool, custom: bool) -> Result<(
             }
         }
         (Some(h), true) => {
+            // A fold, not `all`: no branch a byte, so it vectorizes (this check was 3% of the
+            // sink's thread in `emit --stdin`, issue 15).
             if h.len() == 64
-                && h.bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                && h.bytes().fold(true, |ok, b| {
+                    ok & (b.is_ascii_digit() | (b'a'..=b'f').contains(&b))
+                })
             {
                 Ok(())
             } else {
@@ -1269,6 +1272,27 @@ mod tests {
             }
             self.emit_packed(self.lock(), &bytes, events.len())
         }
+    }
+
+    /// A receipt's hash passes exactly when the format crate reads it as a hash.
+    #[test]
+    fn a_receipt_hash_is_64_lowercase_hex_digits_exactly() {
+        let good = "0123456789abcdef".repeat(4);
+        assert_eq!(check_hash_field(Some(&good), true, false), Ok(()));
+        for at in 0..64 {
+            for v in 0..=127u8 {
+                let mut b = good.clone().into_bytes();
+                b[at] = v;
+                let h = String::from_utf8(b).unwrap();
+                assert_eq!(
+                    check_hash_field(Some(&h), true, false).is_ok(),
+                    Hash::from_hex(h.as_bytes()).is_some(),
+                    "{h:?}"
+                );
+            }
+        }
+        assert!(check_hash_field(Some(&good[1..]), true, false).is_err());
+        assert!(check_hash_field(Some("é"), true, false).is_err());
     }
 
     /// The default sink (in wasm) keeps a payload's text only when its check proves it
