@@ -124,6 +124,20 @@ pub fn pack_receipt(out: &mut Vec<u8>, seq: u64, hash: Option<&str>) {
     optional(out, hash);
 }
 
+/// [`pack_receipt`] with the hash as a `telemachy-json` record spells it (64 lowercase hex
+/// digits), written straight from `hash`, with no string built.
+pub fn pack_receipt_hash(out: &mut Vec<u8>, seq: u64, hash: Option<&crate::Hash>) {
+    out.extend_from_slice(&seq.to_le_bytes());
+    match hash {
+        None => out.push(0),
+        Some(h) => {
+            out.push(1);
+            out.extend_from_slice(&64u32.to_le_bytes());
+            h.write_hex(out);
+        }
+    }
+}
+
 fn string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u32).to_le_bytes());
     out.extend_from_slice(s.as_bytes());
@@ -342,6 +356,14 @@ mod tests {
             vec![(1, Some(hash.as_str())), (u64::MAX, None), (3, Some(""))]
         );
         assert_eq!(unpack_receipts(&[]).unwrap(), vec![]);
+        // Straight from a hash, as from its hex.
+        let h = crate::Hash::of(b"x");
+        for hash in [Some(h), None] {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            pack_receipt_hash(&mut a, 7, hash.as_ref());
+            pack_receipt(&mut b, 7, hash.map(|h| h.to_hex()).as_deref());
+            assert_eq!(a, b);
+        }
     }
 
     #[test]

@@ -270,7 +270,8 @@ impl<S: Sink> Runtime<S> {
     /// Bytes that do not unpack are an `invalid-event`: nothing is written.
     pub fn emit_packed(&mut self, events: &[u8]) -> Result<Vec<u8>, SinkError> {
         let unpacked = packed::unpack_events(events);
-        let receipts = if S::TRANSFORMS {
+        let mut out = Vec::new();
+        if S::TRANSFORMS {
             let events = unpacked
                 .map(|f| {
                     let f = f.map_err(|e| SinkError::InvalidEvent(e.to_string()))?;
@@ -286,18 +287,19 @@ impl<S: Sink> Runtime<S> {
                     })
                 })
                 .collect::<Result<Vec<_>, SinkError>>()?;
-            self.emit_batch(events)?
+            let receipts = self.emit_batch(events)?;
+            out.reserve(receipts.len() * 77);
+            for r in &receipts {
+                packed::pack_receipt(&mut out, r.seq, r.hash.as_deref());
+            }
         } else {
             let writer = self.writer.as_mut().ok_or(SinkError::NotOpen)?;
             let events = unpacked
                 .map(|f| f.map(|f| f.event()))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| SinkError::InvalidEvent(e.to_string()))?;
-            writer.append_formatted(&events)?
-        };
-        let mut out = Vec::with_capacity(receipts.len() * 78);
-        for r in &receipts {
-            packed::pack_receipt(&mut out, r.seq, r.hash.as_deref());
+            out.reserve(events.len() * 77);
+            writer.append_formatted(&events, &mut out)?;
         }
         Ok(out)
     }

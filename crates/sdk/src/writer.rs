@@ -246,45 +246,70 @@ impl<L: LogIo> ChainWriter<L> {
     /// all or nothing (an invalid event writes nothing, and the error names
     /// its index in a batch). Returns one receipt per event, in order.
     pub fn append(&mut self, events: &[Event]) -> Result<Vec<Receipt>, SinkError> {
-        self.append_records(events, |event| {
-            // A payload whose text was no object, changed by the sink
-            // since: refused all the same (one not changed is refused by
-            // sealing its text).
-            if event.payload.text().is_none()
-                && let Some(e) = event.payload.error()
-            {
-                return Err(e.to_string());
-            }
-            Ok(FormatEvent {
-                timestamp: &event.timestamp,
-                event_type: &event.event_type,
-                workflow_id: event.workflow_id.as_deref(),
-                actor: Actor {
-                    host_id: &event.actor.host_id,
-                    user: &event.actor.user,
-                },
-                payload: event.payload.as_record(),
-            })
-        })
+        let mut receipts = Vec::with_capacity(events.len());
+        self.append_records(
+            events,
+            |event| {
+                // A payload whose text was no object, changed by the sink
+                // since: refused all the same (one not changed is refused by
+                // sealing its text).
+                if event.payload.text().is_none()
+                    && let Some(e) = event.payload.error()
+                {
+                    return Err(e.to_string());
+                }
+                Ok(FormatEvent {
+                    timestamp: &event.timestamp,
+                    event_type: &event.event_type,
+                    workflow_id: event.workflow_id.as_deref(),
+                    actor: Actor {
+                        host_id: &event.actor.host_id,
+                        user: &event.actor.user,
+                    },
+                    payload: event.payload.as_record(),
+                })
+            },
+            |seq, hash| {
+                receipts.push(Receipt {
+                    seq,
+                    hash: hash.map(|h| h.to_hex()),
+                })
+            },
+        )?;
+        Ok(receipts)
     }
 
     /// [`ChainWriter::append`] of events that are already in the format crate's form, such as
     /// those unpacked from `emit-packed` (`chainsink_format::packed::Fields::event`), with no
-    /// [`Event`] built for each.
+    /// [`Event`] built for each; the receipts are appended to `receipts` packed
+    /// (`chainsink_format::packed`), with no string built for each. On an error, `receipts` is
+    /// as it was.
     pub fn append_formatted(
         &mut self,
         events: &[FormatEvent<'_>],
-    ) -> Result<Vec<Receipt>, SinkError> {
-        self.append_records(events, |e| Ok(*e))
+        receipts: &mut Vec<u8>,
+    ) -> Result<(), SinkError> {
+        let start = receipts.len();
+        let written = self.append_records(
+            events,
+            |e| Ok(*e),
+            |seq, hash| chainsink_format::packed::pack_receipt_hash(receipts, seq, hash.as_ref()),
+        );
+        if written.is_err() {
+            receipts.truncate(start);
+        }
+        written
     }
 
     /// The one body of [`ChainWriter::append`] and [`ChainWriter::append_formatted`]: `record`
-    /// gives each event's record, or why it is refused.
+    /// gives each event's record, or why it is refused; `receipt` is told each record's `seq`
+    /// and hash, in order (all of them void if this returns an error).
     fn append_records<T>(
         &mut self,
         events: &[T],
         record: impl for<'e> Fn(&'e T) -> Result<FormatEvent<'e>, String>,
-    ) -> Result<Vec<Receipt>, SinkError> {
+        mut receipt: impl FnMut(u64, Option<Hash>),
+    ) -> Result<(), SinkError> {
         if self.needs_resume {
             self.resume()?;
         }
@@ -313,7 +338,6 @@ impl<L: LogIo> ChainWriter<L> {
             })
             .map_err(|e| SinkError::InvalidEvent(format!("event 0: {e}")))?;
         }
-        let mut receipts = Vec::with_capacity(events.len());
         for (i, event) in events.iter().enumerate() {
             let invalid = |msg: String| {
                 if events.len() > 1 {
@@ -330,10 +354,7 @@ impl<L: LogIo> ChainWriter<L> {
             })
             .map_err(|e| invalid(e.to_string()))?;
             prev = hash;
-            receipts.push(Receipt {
-                seq,
-                hash: hash.map(|h| h.to_hex()),
-            });
+            receipt(seq, hash);
         }
         let offset = match self.log.append(&self.buf) {
             Ok(offset) => offset,
@@ -367,7 +388,7 @@ impl<L: LogIo> ChainWriter<L> {
         if self.options.durability == Durability::Always {
             self.log.sync().map_err(SinkError::Io)?;
         }
-        Ok(receipts)
+        Ok(())
     }
 
     /// The complete line that ends just before `offset` (at a line start),
@@ -640,10 +661,17 @@ mod tests {
         log.bytes.extend_from_slice(b"{\"actor\": {\"ho");
         let mut a = ChainWriter::open(log.clone(), options()).unwrap();
         let mut b = ChainWriter::open(log, options()).unwrap();
-        assert_eq!(
-            a.append(&sdk).unwrap(),
-            b.append_formatted(&records).unwrap()
-        );
+        let mut packed = Vec::new();
+        b.append_formatted(&records, &mut packed).unwrap();
+        let from_formatted: Vec<Receipt> = chainsink_format::packed::unpack_receipts(&packed)
+            .unwrap()
+            .into_iter()
+            .map(|(seq, hash)| Receipt {
+                seq,
+                hash: hash.map(str::to_string),
+            })
+            .collect();
+        assert_eq!(a.append(&sdk).unwrap(), from_formatted);
         assert_eq!(a.log.bytes, b.log.bytes);
         assert!(
             String::from_utf8_lossy(&a.log.bytes).contains(RECOVERED_EVENT),
@@ -655,7 +683,11 @@ mod tests {
             ..records[0]
         };
         let before = b.log.bytes.clone();
-        let err = b.append_formatted(&[records[0], bad]).unwrap_err();
+        let mut packed = b"kept".to_vec();
+        let err = b
+            .append_formatted(&[records[0], bad], &mut packed)
+            .unwrap_err();
+        assert_eq!(packed, b"kept", "no receipt of a refused batch");
         let SinkError::InvalidEvent(msg) = err else {
             panic!("{err:?}")
         };
