@@ -5,10 +5,9 @@
 //! Host code is not interrupted by the epoch deadline (only wasm code is),
 //! so one call may hash at most [`MAX_DIGEST_INPUT`] bytes: a sink cannot
 //! keep the host hashing for long in one call. Longer input gets an error
-//! and nothing is hashed. (The input has been copied out of the sink's
-//! memory by then; that copy is bounded by the sink's memory limit.) Many
-//! calls are no way around the sink's deadline either: the deadline is
-//! checked in the wasm between them.
+//! and nothing is hashed (and nothing was copied: the input is read where
+//! it lies in the sink's memory). Many calls are no way around the sink's
+//! deadline either: the deadline is checked in the wasm between them.
 //!
 //! The import is linked by hand ([`add_to_linker`]), not through the
 //! generated `Host` trait: the generated one copies the input out of the
