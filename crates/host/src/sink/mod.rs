@@ -843,18 +843,11 @@ impl Sink {
                 if let Some(msg) = live.store.data_mut().diagnostics.last_error.take() {
                     reason.push_str(&format!(" ({msg})"));
                 }
-                live.store.data_mut().log_file.guard.reject_pending();
-                if let Some(note) = self.mark_rejected(live, &reason) {
-                    reason.push_str("; ");
-                    reason.push_str(&note);
-                }
-                let err = SinkError::Trap {
-                    sink: self.name.to_string(),
+                Err(self.give_up(live, reason, |sink, reason| SinkError::Trap {
+                    sink,
                     call,
                     reason,
-                };
-                self.discard(live, err.clone());
-                Err(err)
+                }))
             }
         }
     }
@@ -1143,19 +1136,30 @@ impl Sink {
 }
 
 impl Sink {
-    /// The sink broke the contract in `call`: marks what it appended in this call as rejected,
-    /// discards the instance and returns the error to give.
-    fn breach(&self, live: &mut Live, call: &'static str, mut message: String) -> SinkError {
-        live.store.data_mut().log_file.guard.reject_pending();
-        if let Some(note) = self.mark_rejected(live, &message) {
-            message.push_str("; ");
-            message.push_str(&note);
-        }
-        let err = SinkError::Contract {
-            sink: self.name.to_string(),
+    /// The sink broke the contract in `call`: [`Sink::give_up`] on it.
+    fn breach(&self, live: &mut Live, call: &'static str, message: String) -> SinkError {
+        self.give_up(live, message, |sink, message| SinkError::Contract {
+            sink,
             call,
             message,
-        };
+        })
+    }
+
+    /// The instance is done for (a trap, a breach of the contract): marks what it appended in
+    /// this call as rejected, adds what was marked to `reason`, discards the instance and
+    /// returns the error, made by `error` from the sink's name and the reason.
+    fn give_up(
+        &self,
+        live: &mut Live,
+        mut reason: String,
+        error: impl FnOnce(String, String) -> SinkError,
+    ) -> SinkError {
+        live.store.data_mut().log_file.guard.reject_pending();
+        if let Some(note) = self.mark_rejected(live, &reason) {
+            reason.push_str("; ");
+            reason.push_str(&note);
+        }
+        let err = error(self.name.to_string(), reason);
         self.discard(live, err.clone());
         err
     }
