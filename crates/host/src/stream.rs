@@ -38,6 +38,7 @@
 //! are printed, and the error names that line N: lines from N on were not
 //! written. A line counts as written only once its receipt came back.
 
+use std::borrow::Cow;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::sync::mpsc;
 
@@ -462,7 +463,9 @@ impl<W: Write> Writer<'_, W> {
     fn sent(&self, batch: &mut Batch) -> Sent {
         batch.bytes = 0;
         Sent {
-            events: self.sink.prepare(std::mem::take(&mut batch.events)),
+            events: self
+                .sink
+                .prepare(Cow::Owned(std::mem::take(&mut batch.events))),
             items: std::mem::take(&mut batch.items),
             failure: None,
         }

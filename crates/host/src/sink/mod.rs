@@ -10,6 +10,7 @@
 //! or for a 0.1 sink the host's `telemachy-json` default) decides how the
 //! host checks what it appends (`guard`).
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -579,7 +580,7 @@ impl Sink {
 
     /// Records several events, in order, with one write (all or nothing).
     pub fn emit_batch(&self, events: &[Event]) -> Result<Vec<Receipt>, SinkError> {
-        let mut prepared = self.prepare(events.to_vec());
+        let mut prepared = self.prepare(Cow::Borrowed(events));
         self.emit_prepared(&mut prepared, 0..events.len())
     }
 
@@ -588,7 +589,10 @@ impl Sink {
     /// takes them packed), so that a caller can do it for one batch while the sink writes the
     /// one before ([`Sink::emit_prepared`]; the `emit --stdin` stream). The time stamp is left
     /// to [`Sink::emit_prepared`], inside the lock.
-    pub(crate) fn prepare(&self, events: Vec<Event>) -> Prepared {
+    ///
+    /// Packing only reads the events; only the WIT form needs them owned (`Cow::Owned` moves
+    /// their strings, `Cow::Borrowed` copies them).
+    pub(crate) fn prepare(&self, events: Cow<'_, [Event]>) -> Prepared {
         let own_time: Vec<bool> = events.iter().map(|e| e.timestamp.is_some()).collect();
         if self.pre.has_packed()
             && let Some(form) = self.pack(&events)
@@ -596,6 +600,7 @@ impl Sink {
             return Prepared { form, own_time };
         }
         let events = events
+            .into_owned()
             .into_iter()
             .map(|e| self.to_wit_unstamped(e))
             .collect();
