@@ -1,6 +1,6 @@
 //! A hostile test sink that exports `packed-batch` (world `packed-sink`), so
 //! the host calls `emit-packed` for its batches. It writes real, chained
-//! records (sealed with `chainsink-format`, so the log itself verifies), and
+//! records (the shared honest [`Chain`]), so the log itself verifies, and
 //! then lies in the packed receipts, in a way chosen by the first event's
 //! type:
 //!
@@ -18,80 +18,55 @@
 use std::cell::RefCell;
 
 use chainsink_format::Hash;
-use chainsink_format::chain::seal;
-use chainsink_format::packed::{self, Fields};
+use chainsink_format::packed;
+use chainsink_test_sink_common::Chain;
+use chainsink_test_sink_common::chainsink::audit::log_file;
+use chainsink_test_sink_common::chainsink::audit::types::{
+    Actor, ChainHead, Event, Options, Receipt, SinkError, SinkInfo, VerifyFailure, VerifyReport,
+};
 
+/// Bindings for world `packed-sink`, with the types and imports of the
+/// shared ones (`chainsink-test-sink-common`, world `verifying-sink`): only
+/// the exports are this crate's own.
 #[allow(missing_docs)]
 mod bindings {
     wit_bindgen::generate!({
         world: "packed-sink",
         path: "../../../wit",
+        with: {
+            "chainsink:audit/types@0.2.0": chainsink_test_sink_common::chainsink::audit::types,
+            "chainsink:audit/log-file@0.2.0": chainsink_test_sink_common::chainsink::audit::log_file,
+            "chainsink:audit/digest@0.2.0": chainsink_test_sink_common::chainsink::audit::digest,
+            "chainsink:audit/diagnostics@0.2.0": chainsink_test_sink_common::chainsink::audit::diagnostics,
+        },
     });
 }
 
-use bindings::chainsink::audit::log_file;
-use bindings::chainsink::audit::types::{
-    ChainHead, Event, Options, Receipt, RecordFormat, SinkError, SinkInfo, VerifyFailure,
-    VerifyReport,
-};
-
 struct Component;
 
-/// The last hash and the record count.
-struct Chain {
-    prev: Hash,
-    records: u64,
-}
-
 thread_local! {
-    static CHAIN: RefCell<Chain> = const { RefCell::new(Chain { prev: Hash::GENESIS, records: 0 }) };
+    static CHAIN: RefCell<Chain> = RefCell::new(Chain::default());
 }
 
-/// Seals `events`, appends them in one write and returns the true receipts.
-fn write(events: &[Fields<'_>]) -> Result<Vec<(u64, Hash)>, SinkError> {
+/// Seals `events` with the shared [`Chain`], appends them in one write and
+/// returns the true receipts.
+fn write(events: &[Event]) -> Result<Vec<(Receipt, Hash)>, SinkError> {
     CHAIN.with_borrow_mut(|chain| {
-        let mut buf = Vec::new();
-        let mut receipts = Vec::new();
-        let (mut prev, mut seq) = (chain.prev, chain.records);
+        let (mut next, mut buf, mut receipts) = (*chain, Vec::new(), Vec::new());
         for e in events {
-            seq += 1;
-            prev = seal(&e.event(), seq, Some(&prev), &mut buf)
-                .map_err(|err| SinkError::InvalidEvent(err.to_string()))?
-                .expect("the chain is on");
-            receipts.push((seq, prev));
+            let (receipt, hash) = next.seal(e, &mut buf)?;
+            next.commit(hash);
+            receipts.push((receipt, hash));
         }
         log_file::append(&buf).map_err(SinkError::Io)?;
-        chain.prev = prev;
-        chain.records = seq;
+        *chain = next;
         Ok(receipts)
     })
 }
 
-fn fields(e: &Event) -> Fields<'_> {
-    Fields {
-        timestamp: &e.timestamp,
-        event_type: &e.event_type,
-        workflow_id: e.workflow_id.as_deref(),
-        host_id: &e.actor.host_id,
-        user: &e.actor.user,
-        payload: &e.payload,
-    }
-}
-
-fn receipt((seq, hash): (u64, Hash)) -> Receipt {
-    Receipt {
-        seq,
-        hash: Some(hash.to_hex()),
-    }
-}
-
 impl bindings::exports::chainsink::audit::sink::Guest for Component {
     fn describe() -> SinkInfo {
-        SinkInfo {
-            name: "packed-liar".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            format: RecordFormat::TelemachyJson,
-        }
+        chainsink_test_sink_common::describe("packed-liar")
     }
 
     fn open(options: Options) -> Result<ChainHead, SinkError> {
@@ -109,12 +84,11 @@ impl bindings::exports::chainsink::audit::sink::Guest for Component {
     }
 
     fn emit(event: Event) -> Result<Receipt, SinkError> {
-        Ok(receipt(write(&[fields(&event)])?.remove(0)))
+        Ok(write(&[event])?.remove(0).0)
     }
 
     fn emit_batch(events: Vec<Event>) -> Result<Vec<Receipt>, SinkError> {
-        let events: Vec<_> = events.iter().map(fields).collect();
-        Ok(write(&events)?.into_iter().map(receipt).collect())
+        Ok(write(&events)?.into_iter().map(|(r, _)| r).collect())
     }
 
     fn flush() -> Result<(), SinkError> {
@@ -122,10 +96,10 @@ impl bindings::exports::chainsink::audit::sink::Guest for Component {
     }
 
     fn head() -> Result<ChainHead, SinkError> {
-        let (records, prev) = CHAIN.with_borrow(|c| (c.records, c.prev));
+        let chain = CHAIN.with_borrow(|c| *c);
         Ok(ChainHead {
-            records,
-            hash: Some(prev.to_hex()),
+            records: chain.records,
+            hash: Some(chain.prev.to_hex()),
             bytes: log_file::size().map_err(SinkError::Io)?,
         })
     }
@@ -138,10 +112,22 @@ impl bindings::exports::chainsink::audit::sink::Guest for Component {
 impl bindings::exports::chainsink::audit::packed_batch::Guest for Component {
     fn emit_packed(events: Vec<u8>) -> Result<Vec<u8>, SinkError> {
         let events = packed::unpack_events(&events)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| SinkError::InvalidEvent(e.to_string()))?;
+            .map(|f| {
+                let f = f.map_err(|e| SinkError::InvalidEvent(e.to_string()))?;
+                Ok(Event {
+                    timestamp: f.timestamp.into(),
+                    event_type: f.event_type.into(),
+                    workflow_id: f.workflow_id.map(Into::into),
+                    actor: Actor {
+                        host_id: f.host_id.into(),
+                        user: f.user.into(),
+                    },
+                    payload: f.payload.into(),
+                })
+            })
+            .collect::<Result<Vec<_>, SinkError>>()?;
         let mut receipts = write(&events)?;
-        match events.first().map(|e| e.event_type) {
+        match events.first().map(|e| e.event_type.as_str()) {
             Some("lie.garbage") => return Ok(vec![1, 2, 3]),
             Some("lie.count") => {
                 receipts.pop();
@@ -154,8 +140,8 @@ impl bindings::exports::chainsink::audit::packed_batch::Guest for Component {
             _ => {}
         }
         let mut out = Vec::new();
-        for (seq, hash) in receipts {
-            packed::pack_receipt(&mut out, seq, Some(&hash.to_hex()));
+        for (receipt, hash) in receipts {
+            packed::pack_receipt_hash(&mut out, receipt.seq, Some(&hash));
         }
         Ok(out)
     }
@@ -163,11 +149,7 @@ impl bindings::exports::chainsink::audit::packed_batch::Guest for Component {
 
 impl bindings::exports::chainsink::audit::verifier::Guest for Component {
     fn verify() -> Result<VerifyReport, VerifyFailure> {
-        Err(VerifyFailure {
-            line: 0,
-            offset: 0,
-            reason: "packed-liar does not check logs: use `chainsink verify`".into(),
-        })
+        chainsink_test_sink_common::verify_telemachy()
     }
 }
 
