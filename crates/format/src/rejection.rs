@@ -17,12 +17,21 @@
 //! tampering, as before. This is not torn-write recovery
 //! ([`crate::recovery`]): a newline-terminated bad line without the host's
 //! record after it stays tampering.
+//!
+//! The run may hold valid records that link, one after the other, to the
+//! record before it: a sink that wrote its records right but lied in its
+//! receipts. A verifier reading in order has taken those into the chain by
+//! the time it meets the claim, so the claim does not link to its head. It
+//! then goes back to a point before the run where it knew the chain's state
+//! and judges the claim with [`judge_claim_over_records`]: the same pattern,
+//! checked over the bytes from that point.
 
 use alloc::string::String;
 use serde_json::{Map, Value};
 use sha2::Digest;
 
 use crate::Hash;
+use crate::verify::{ChainVerifier, LineInfo, Mode, check_line};
 
 /// The event type of the host's record after rejected bytes.
 pub const REJECTED_EVENT: &str = "chain.rejected";
@@ -129,6 +138,62 @@ impl Region {
     }
 }
 
+/// A claim that [`judge_claim_over_records`] found good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimOverRecords {
+    /// Whole lines between the start of the bytes given and the claim's
+    /// offset (all of them valid records that linked).
+    pub lines_before: u64,
+    /// The chain after the `chain.rejected` record: the state at the
+    /// claim's offset, with the record taken in.
+    pub chain: ChainVerifier,
+}
+
+/// Judges a `chain.rejected` record (`claim`, with `mark` its checked line)
+/// whose run a verifier has already read as part of the chain.
+///
+/// `bytes` are the log from offset `base`, where the chain's state was
+/// `clean`, up to the line of the record (exclusive). The claim is good when
+/// it covers exactly the end of `bytes` from a line boundary (of the claim's
+/// length and SHA-256), every line of `bytes` before that boundary is a
+/// valid record that links, in order, from `clean` (so the state at the
+/// boundary is known), and the record links to that state: the record before
+/// the run. The run itself may hold anything: its bytes are not part of the
+/// chain.
+pub fn judge_claim_over_records(
+    clean: &ChainVerifier,
+    base: u64,
+    bytes: &[u8],
+    claim: &Rejected,
+    mark: &LineInfo,
+) -> Option<ClaimOverRecords> {
+    let end = base.checked_add(bytes.len() as u64)?;
+    if claim.offset < base || claim.offset.checked_add(claim.length) != Some(end) {
+        return None;
+    }
+    let split = usize::try_from(claim.offset - base).ok()?;
+    let (before, run) = bytes.split_at(split);
+    if run.is_empty() || !run.ends_with(b"\n") || !(before.is_empty() || before.ends_with(b"\n")) {
+        return None;
+    }
+    let mut chain = clean.clone();
+    let mut lines_before = 0;
+    if let Some(lines) = before.strip_suffix(b"\n") {
+        for line in lines.split(|&b| b == b'\n') {
+            chain.push(&check_line(line, Mode::Fast).ok()?).ok()?;
+            lines_before += 1;
+        }
+    }
+    if Hash::of(run) != claim.sha256 {
+        return None;
+    }
+    chain.push(mark).ok()?;
+    Some(ClaimOverRecords {
+        lines_before,
+        chain,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +229,149 @@ mod tests {
         elsewhere.push(b"garbage");
         elsewhere.push(b"{\"not\": \"chained\"}");
         assert!(!elsewhere.is_claimed_by(&read));
+    }
+
+    /// Appends a record to `log`, linked to `prev` as record `seq`; returns its hash.
+    fn append(
+        log: &mut Vec<u8>,
+        event_type: &str,
+        payload: Map<String, Value>,
+        seq: u64,
+        prev: &Hash,
+    ) -> Hash {
+        let event = Event {
+            timestamp: "2026-06-04T15:30:45.123456+00:00",
+            event_type,
+            workflow_id: None,
+            actor: Actor {
+                host_id: "h",
+                user: "u",
+            },
+            payload: (&payload).into(),
+        };
+        seal(&event, seq, Some(prev), log).unwrap().unwrap()
+    }
+
+    /// Two clean records, then a run of two valid records linked after them, then the mark
+    /// that claims the run (linked to `mark_prev`, seq `mark_seq`). Returns the log, the
+    /// run's offset, and the mark's offset.
+    fn lying_call(claim_from: Option<u64>, mark_prev: usize, mark_seq: u64) -> (Vec<u8>, u64, u64) {
+        let mut log = Vec::new();
+        let mut hashes = vec![Hash::GENESIS];
+        for seq in 1..=4 {
+            let h = append(&mut log, "e", Map::new(), seq, hashes.last().unwrap());
+            hashes.push(h);
+        }
+        let lines: Vec<usize> = log
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .map(|(i, _)| i + 1)
+            .collect();
+        let run = lines[1] as u64;
+        let from = claim_from.unwrap_or(run);
+        let end = log.len() as u64;
+        let claim = Rejected::of(from, &log[from as usize..]);
+        let payload = claim.payload("liar.wasm", "1 receipts for 2 events");
+        append(
+            &mut log,
+            REJECTED_EVENT,
+            payload,
+            mark_seq,
+            &hashes[mark_prev],
+        );
+        (log, run, end)
+    }
+
+    fn judge(log: &[u8], base: u64, mark_at: u64) -> Option<ClaimOverRecords> {
+        let mark = &log[mark_at as usize..log.len() - 1];
+        let claim = Rejected::from_record_line(mark).unwrap();
+        let info = check_line(mark, Mode::Fast).unwrap();
+        let mut clean = ChainVerifier::new();
+        // The state at `base`: replay the whole lines before it.
+        for line in log[..base as usize].split_inclusive(|&b| b == b'\n') {
+            if let Some(line) = line.strip_suffix(b"\n") {
+                clean.push(&check_line(line, Mode::Fast).unwrap()).unwrap();
+            }
+        }
+        judge_claim_over_records(
+            &clean,
+            base,
+            &log[base as usize..mark_at as usize],
+            &claim,
+            &info,
+        )
+    }
+
+    #[test]
+    fn a_claim_over_records_that_linked_is_judged_from_a_point_before_them() {
+        // The mark links to record 2 (hashes[2]) as record 3: the record before the run.
+        let (log, run, mark_at) = lying_call(None, 2, 3);
+        let good = judge(&log, 0, mark_at).expect("the claim is good");
+        assert_eq!(good.lines_before, 2);
+        assert_eq!(good.chain.records(), 3);
+        let mark = check_line(&log[mark_at as usize..log.len() - 1], Mode::Fast).unwrap();
+        assert_eq!(good.chain.head(), mark.hash);
+        // From any clean line boundary at or before the run, the same verdict.
+        let second = log.iter().position(|&b| b == b'\n').unwrap() as u64 + 1;
+        assert_eq!(judge(&log, second, mark_at).unwrap().lines_before, 1);
+        assert_eq!(judge(&log, run, mark_at).unwrap().lines_before, 0);
+        assert_eq!(judge(&log, run, mark_at).unwrap().chain, good.chain);
+    }
+
+    #[test]
+    fn a_claim_over_records_is_refused_unless_it_is_exactly_the_pattern() {
+        let (_, run, _) = lying_call(None, 2, 3);
+        // Linked to the wrong record: the last of the run, or the first.
+        let (log, _, mark_at) = lying_call(None, 4, 5);
+        assert!(judge(&log, 0, mark_at).is_none());
+        let (log, _, mark_at) = lying_call(None, 3, 4);
+        assert!(judge(&log, 0, mark_at).is_none());
+        // Right link, wrong seq.
+        let (log, _, mark_at) = lying_call(None, 2, 5);
+        assert!(judge(&log, 0, mark_at).is_none());
+        // A claim that starts inside a line, or one line late (then it does not link to the
+        // record before its run).
+        let (log, _, mark_at) = lying_call(Some(run + 1), 2, 3);
+        assert!(judge(&log, 0, mark_at).is_none());
+        let third = run
+            + log[run as usize..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .unwrap() as u64
+            + 1;
+        let (log, _, mark_at) = lying_call(Some(third), 2, 3);
+        assert!(judge(&log, 0, mark_at).is_none());
+        // The bytes given start after the claim: the state at its offset is not known.
+        let (log, run, mark_at) = lying_call(None, 2, 3);
+        assert!(judge(&log, run + 1, mark_at).is_none());
+        // One byte of the run changed: its SHA-256 no longer matches.
+        let mut changed = log.clone();
+        changed[run as usize + 10] ^= 1;
+        let mark = &changed[mark_at as usize..changed.len() - 1];
+        let claim = Rejected::from_record_line(mark).unwrap();
+        let info = check_line(mark, Mode::Fast).unwrap();
+        let clean = ChainVerifier::new();
+        assert!(
+            judge_claim_over_records(&clean, 0, &changed[..mark_at as usize], &claim, &info)
+                .is_none()
+        );
+        // A line before the run that does not link from the clean state: here, a chain
+        // state that is not the one at the start of the bytes.
+        let wrong = ChainVerifier::resume_from(Some(Hash([7; 32])), 9);
+        let mark = &log[mark_at as usize..log.len() - 1];
+        let claim = Rejected::from_record_line(mark).unwrap();
+        let info = check_line(mark, Mode::Fast).unwrap();
+        assert!(
+            judge_claim_over_records(&clean, 0, &log[..mark_at as usize], &claim, &info).is_some()
+        );
+        assert!(
+            judge_claim_over_records(&wrong, 0, &log[..mark_at as usize], &claim, &info).is_none()
+        );
+        // Bytes that do not end where the claim does.
+        assert!(
+            judge_claim_over_records(&clean, 0, &log[..mark_at as usize - 1], &claim, &info)
+                .is_none()
+        );
     }
 }

@@ -22,8 +22,18 @@
 //! sink appended that the host refused and marked with a `chain.rejected`
 //! record ([`chainsink_format::rejection`]). Both are reported. Anything
 //! else is tampering, reported at its first line.
+//!
+//! Refused bytes may be valid records that linked (a sink that wrote them
+//! right but lied in its receipts): they are in the chain by the time their
+//! `chain.rejected` record comes, and it links to the record before them.
+//! For that, the linker remembers the chain's state at a line every
+//! [`SNAPSHOT_EVERY`] bytes of the stretches where every line linked, and
+//! re-reads the bytes from the last such line before the claim to judge it
+//! (`judge_claim_over_records`). That needs a file it can read at an offset;
+//! from a pipe, such a claim is reported as not checkable, never as
+//! tampering.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
@@ -32,7 +42,7 @@ use std::sync::{Mutex, mpsc};
 
 use chainsink_format::MAX_RECORD_BYTES;
 use chainsink_format::recovery::judge_bad_run;
-use chainsink_format::rejection::{Region, Rejected};
+use chainsink_format::rejection::{Region, Rejected, judge_claim_over_records};
 use chainsink_format::verify::{ChainVerifier, LineError, LineInfo, LinkError, Mode, check_lines};
 
 /// Bytes read and checked at a time: small enough that a chunk is still in the core's cache
@@ -52,6 +62,12 @@ pub(crate) const MAX_REGION: u64 = crate::runtime::limits::MAX_APPEND_BYTES + 1;
 
 /// Most lines in one torn run (the writer's own bound is lower).
 const MAX_TORN_RUN: usize = 16;
+
+/// Bytes between the lines where the linker remembers the chain's state: at
+/// most this much more than a claim covers is re-read to judge a
+/// `chain.rejected` record over records that linked, and at most
+/// [`MAX_REGION`] / this many states are held.
+const SNAPSHOT_EVERY: u64 = 1 << 20;
 
 /// How to check.
 #[derive(Clone, Debug, Default)]
@@ -238,7 +254,10 @@ pub fn verify_file_with_progress(
     if file.metadata().map_err(unreadable)?.is_dir() {
         return Err(unreadable(std::io::Error::other("it is a directory")));
     }
-    run(file, options, progress).map_err(|e| match e {
+    // A second handle, read only at offsets (it shares the reading one's position, which
+    // reading at an offset leaves alone).
+    let reread = file.try_clone().ok();
+    run(file, reread, options, progress).map_err(|e| match e {
         VerifyError::Unreadable { source, .. } => unreadable(source),
         other => other,
     })
@@ -249,7 +268,7 @@ pub fn verify_reader(
     reader: impl Read,
     options: &VerifyOptions,
 ) -> Result<VerifyReport, VerifyError> {
-    run(reader, options, |_| {})
+    run(reader, None, options, |_| {})
 }
 
 /// Lines that are not (yet) part of the chain: from the first line that
@@ -270,6 +289,19 @@ struct Suspect {
     region: Region,
 }
 
+/// A line where the chain's state is known, and every line from it on
+/// linked, up to `end` (or the next `Clean`, or the line being read).
+struct Clean {
+    /// The line's offset.
+    offset: u64,
+    /// Lines before it.
+    lines: u64,
+    /// The chain before it.
+    chain: ChainVerifier,
+    /// Where a line that did not link ended the stretch.
+    end: Option<u64>,
+}
+
 /// Links checked lines in order, allowing exactly the two patterns the
 /// format crate defines.
 struct Linker {
@@ -278,6 +310,11 @@ struct Linker {
     suspect: Option<Suspect>,
     recovered: Vec<Recovery>,
     rejected: Vec<Rejection>,
+    /// Clean stretches that a `chain.rejected` record may still claim part of
+    /// (those within [`MAX_REGION`] bytes), in log order.
+    clean: VecDeque<Clean>,
+    /// The log, to re-read a claimed stretch at its offset (`None`: a pipe).
+    reread: Option<File>,
 }
 
 impl Linker {
@@ -316,6 +353,9 @@ impl Linker {
             }
             None => {
                 let error = error(self);
+                if let Some(c) = self.clean.back_mut() {
+                    c.end.get_or_insert(offset);
+                }
                 self.suspect = Some(Suspect {
                     error,
                     line: self.line_no,
@@ -397,21 +437,136 @@ impl Linker {
             }
         };
         if self.suspect.is_some() && !self.excuses(line) {
+            if self.claims_linked_records(line, offset, &info)? {
+                return Ok(());
+            }
             // A valid record inside the run: it can only be rejected bytes.
             self.suspect(offset, None, |_| unreachable!("the region is open"));
             return self.hold(line);
         }
         let before = self.chain.clone();
         if let Err(e) = self.chain.push(&info) {
-            // A valid record that does not follow: tampering, unless the
-            // host marked it as rejected right after.
-            let (no, at) = (self.line_no, offset);
+            // A valid record that does not follow: tampering, unless it is
+            // the host's mark after records a sink appended that linked, or
+            // the host marked it as rejected right after.
             self.chain = before;
+            if self.claims_linked_records(line, offset, &info)? {
+                return Ok(());
+            }
+            let (no, at) = (self.line_no, offset);
             let error = self.tamper(no, at, link_kind(&e), e.to_string());
             self.suspect(at, None, |_| error);
             return self.hold(line);
         }
+        if self.suspect.is_none() {
+            self.remember(offset, before);
+        }
         Ok(())
+    }
+
+    /// Notes the chain's state `before` the line at `offset`, which linked,
+    /// when a claim could not otherwise be judged from a known state
+    /// [`SNAPSHOT_EVERY`] bytes before it; forgets states no claim can reach.
+    fn remember(&mut self, offset: u64, before: ChainVerifier) {
+        if self
+            .clean
+            .back()
+            .is_some_and(|c| c.end.is_none() && offset - c.offset < SNAPSHOT_EVERY)
+        {
+            return;
+        }
+        while self
+            .clean
+            .get(1)
+            .is_some_and(|next| next.offset.saturating_add(MAX_REGION) < offset)
+        {
+            self.clean.pop_front();
+        }
+        self.clean.push_back(Clean {
+            offset,
+            lines: self.line_no - 1,
+            chain: before,
+            end: None,
+        });
+    }
+
+    /// Whether the valid record `line` (at `offset`) is a `chain.rejected`
+    /// record whose claim covers lines that linked (and perhaps lines after
+    /// them that did not), judged by the format crate over the bytes re-read
+    /// from the last known state before the claim. If so, the claimed lines
+    /// leave the chain, which goes on from the record.
+    fn claims_linked_records(
+        &mut self,
+        line: &[u8],
+        offset: u64,
+        info: &LineInfo,
+    ) -> Result<bool, VerifyError> {
+        let Some(claim) = Rejected::from_record_line(line) else {
+            return Ok(false);
+        };
+        // The claim must end at this record and start where every line linked (before any
+        // suspect run: one that starts at the run is judged by `excuses`).
+        let linked_until = self.suspect.as_ref().map_or(offset, |s| s.offset);
+        if claim.length > MAX_REGION
+            || claim.offset.checked_add(claim.length) != Some(offset)
+            || claim.offset >= linked_until
+        {
+            return Ok(false);
+        }
+        let Some(i) = self.clean.iter().rposition(|c| c.offset <= claim.offset) else {
+            return Ok(false);
+        };
+        let clean = &self.clean[i];
+        if clean.end.is_some_and(|end| claim.offset >= end) {
+            return Ok(false);
+        }
+        let mut bytes = vec![0; usize::try_from(offset - clean.offset).expect("bounded")];
+        let reread = match &self.reread {
+            Some(file) => read_at(file, clean.offset, &mut bytes),
+            None => Err(std::io::Error::from(std::io::ErrorKind::Unsupported)),
+        };
+        if let Err(e) = reread {
+            return Err(VerifyError::Unreadable {
+                path: PathBuf::from("<input>"),
+                source: std::io::Error::other(format!(
+                    "line {} (byte {offset}) is a `{}` record that claims {} bytes from byte \
+                     {}, records that were already taken into the chain; checking that claim \
+                     means reading them again, which this input does not allow ({e}): verify \
+                     the log as a file, not from a pipe",
+                    self.line_no,
+                    chainsink_format::rejection::REJECTED_EVENT,
+                    claim.length,
+                    claim.offset,
+                )),
+            });
+        }
+        let Some(good) = judge_claim_over_records(&clean.chain, clean.offset, &bytes, &claim, info)
+        else {
+            return Ok(false);
+        };
+        // The claimed bytes are not part of the chain, and neither is anything excused inside
+        // them.
+        let first_line = clean.lines + good.lines_before + 1;
+        self.recovered.retain(|r| r.offset < claim.offset);
+        self.rejected.retain(|r| r.offset < claim.offset);
+        self.rejected.push(Rejection {
+            line: first_line,
+            offset: claim.offset,
+            length: claim.length,
+            record_line: self.line_no,
+        });
+        self.chain = good.chain;
+        self.suspect = None;
+        let keep = if self.clean[i].offset < claim.offset {
+            i + 1
+        } else {
+            i
+        };
+        self.clean.truncate(keep);
+        if let Some(c) = self.clean.back_mut() {
+            c.end = Some(c.end.map_or(claim.offset, |e| e.min(claim.offset)));
+        }
+        Ok(true)
     }
 
     /// A line too long to be a record, streamed past: `part` is one piece of
@@ -452,16 +607,31 @@ impl Linker {
 
 fn run(
     reader: impl Read,
+    reread: Option<File>,
     options: &VerifyOptions,
     progress: impl FnMut(u64),
 ) -> Result<VerifyReport, VerifyError> {
-    run_in_chunks(reader, options, CHUNK, progress)
+    run_in_chunks(reader, reread, options, CHUNK, progress)
+}
+
+/// Fills `buf` from `file` at `offset`, without moving the file's position.
+fn read_at(file: &File, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, offset, buf);
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
 }
 
 /// [`run`], reading `chunk` bytes at a time (at most [`CHUNK`]; tests use small ones to put
 /// chunk boundaries everywhere).
 fn run_in_chunks(
     reader: impl Read,
+    reread: Option<File>,
     options: &VerifyOptions,
     chunk: usize,
     mut progress: impl FnMut(u64),
@@ -482,6 +652,8 @@ fn run_in_chunks(
         suspect: None,
         recovered: Vec::new(),
         rejected: Vec::new(),
+        clean: VecDeque::new(),
+        reread,
     };
     let mut input = Input {
         reader,
@@ -951,7 +1123,7 @@ mod tests {
 
     fn verdict(log: &[u8], threads: usize, chunk: usize, strict: bool) -> String {
         let options = VerifyOptions { strict, threads };
-        format!("{:?}", run_in_chunks(log, &options, chunk, |_| {}))
+        format!("{:?}", run_in_chunks(log, None, &options, chunk, |_| {}))
     }
 
     /// Logs to verify: intact, recovered, and damaged in many ways and places.
@@ -990,6 +1162,189 @@ mod tests {
         long_tail.extend(std::iter::repeat_n(b'y', MAX_RECORD_BYTES + 10));
         cases.push(("long unterminated tail".to_string(), long_tail));
         cases
+    }
+
+    /// A log that a sink lied in: `before` clean records, then a run of `run` records that a
+    /// sink appended and that link (`pad` bytes of payload each), then, if `garbage`, a line
+    /// that is not a record, then the host's `chain.rejected` record claiming the run from its
+    /// record `skip` on (linked to the record before that), then two records after it.
+    /// Returns the log, the claim's offset, and the `chain.rejected` record's line number.
+    fn lying_log(
+        before: usize,
+        run: usize,
+        pad: usize,
+        garbage: bool,
+        skip: usize,
+    ) -> (Vec<u8>, u64, u64) {
+        lying_log_linked(before, run, pad, garbage, skip, before + skip)
+    }
+
+    /// [`lying_log`], with the `chain.rejected` record linked to record `link_to` (0: the
+    /// genesis) as the record after it.
+    fn lying_log_linked(
+        before: usize,
+        run: usize,
+        pad: usize,
+        garbage: bool,
+        skip: usize,
+        link_to: usize,
+    ) -> (Vec<u8>, u64, u64) {
+        use chainsink_format::rejection::{REJECTED_EVENT, Rejected};
+        let mut out = Vec::new();
+        let mut hashes = vec![Hash::GENESIS];
+        let mut starts = Vec::new();
+        let seal =
+            |out: &mut Vec<u8>, ty: &str, payload: serde_json::Map<_, _>, seq: u64, prev: Hash| {
+                let ev = Event {
+                    timestamp: "2026-06-04T15:30:45.123456+00:00",
+                    event_type: ty,
+                    workflow_id: Some("wf"),
+                    actor: Actor {
+                        host_id: "h",
+                        user: "u",
+                    },
+                    payload: (&payload).into(),
+                };
+                chain::seal(&ev, seq, Some(&prev), out).unwrap().unwrap()
+            };
+        for i in 0..before + run {
+            starts.push(out.len() as u64);
+            let p = json::parse_object(&format!(r#"{{"i": {i}, "text": "{}"}}"#, "t".repeat(pad)))
+                .unwrap();
+            let h = seal(&mut out, "step", p, i as u64 + 1, *hashes.last().unwrap());
+            hashes.push(h);
+        }
+        if garbage {
+            out.extend_from_slice(b"{\"not\": \"a record\"}\n");
+        }
+        let from = starts[before + skip];
+        let claim = Rejected::of(from, &out[from as usize..]);
+        let seq = link_to as u64 + 1;
+        let payload = claim.payload("liar.wasm", "1 receipts for 2 events");
+        let mut head = seal(&mut out, REJECTED_EVENT, payload, seq, hashes[link_to]);
+        for k in 1..=2 {
+            head = seal(&mut out, "after", serde_json::Map::new(), seq + k, head);
+        }
+        let mark_line = (before + run + usize::from(garbage) + 1) as u64;
+        (out, from, mark_line)
+    }
+
+    /// Verifies `log` as a file, at any chunk size and thread count (all must agree).
+    fn verify_as_file(log: &[u8]) -> Result<VerifyReport, VerifyError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        std::fs::write(&path, log).unwrap();
+        let want = verify_file(&path, &VerifyOptions::default());
+        for (threads, chunk) in [(1, 997), (2, 4096), (2, 65_536), (1, CHUNK)] {
+            let options = VerifyOptions {
+                strict: threads == 2,
+                threads,
+            };
+            let file = File::open(&path).unwrap();
+            let reread = file.try_clone().ok();
+            let got = run_in_chunks(file, reread, &options, chunk, |_| {});
+            assert_eq!(
+                format!("{got:?}"),
+                format!("{want:?}"),
+                "{threads} threads, {chunk}-byte chunks"
+            );
+        }
+        want
+    }
+
+    #[test]
+    fn a_claim_over_records_that_linked_is_a_rejection_not_tampering() {
+        // Short and long runs, runs over many remembered states (records of 1 KiB, states
+        // every MiB), with and without a line after them that is not a record, claimed from
+        // their first record or a later one.
+        for (before, run, pad, garbage, skip) in [
+            (0, 1, 10, false, 0),
+            (5, 3, 10, false, 0),
+            (5, 3, 10, true, 0),
+            (5, 3, 10, false, 2),
+            (5, 3, 10, true, 1),
+            (3000, 2500, 1000, false, 0),
+            (3000, 2500, 1000, true, 1700),
+        ] {
+            let (log, from, mark_line) = lying_log(before, run, pad, garbage, skip);
+            let report = verify_as_file(&log)
+                .unwrap_or_else(|e| panic!("{before}+{run} (garbage {garbage}, skip {skip}): {e}"));
+            let claimed = (run - skip) as u64;
+            assert_eq!(
+                report.rejected,
+                vec![Rejection {
+                    line: (before + skip + 1) as u64,
+                    offset: from,
+                    length: report.rejected[0].length,
+                    record_line: mark_line,
+                }]
+            );
+            assert_eq!(
+                report.rejected[0].length,
+                mark_offset(&log, mark_line) - from
+            );
+            // The claimed records are not counted: the ones before, the mark, two after.
+            assert_eq!(
+                report.records,
+                (before + skip) as u64 + 3,
+                "claimed {claimed}"
+            );
+        }
+    }
+
+    /// The offset of line `line` (1-based) of `log`.
+    fn mark_offset(log: &[u8], line: u64) -> u64 {
+        starts(log)[line as usize - 1] as u64
+    }
+
+    #[test]
+    fn a_claim_over_records_that_does_not_match_them_is_tampering() {
+        let (log, from, mark_line) = lying_log(5, 3, 10, false, 0);
+        let at = mark_offset(&log, mark_line) as usize;
+        // A byte of a claimed record changed after the host marked it: that record no
+        // longer checks, and the claim's SHA-256 no longer matches.
+        let mut changed = log.clone();
+        changed[from as usize + 40] ^= 1;
+        let Err(VerifyError::Tampered(t)) = verify_as_file(&changed) else {
+            panic!("accepted a changed claimed record");
+        };
+        assert_eq!(t.line, 6, "{t}");
+        // The second claimed record removed: the third no longer links.
+        let lines = starts(&log);
+        let mut removed = log.clone();
+        removed.drain(lines[6]..lines[7]);
+        let Err(VerifyError::Tampered(t)) = verify_as_file(&removed) else {
+            panic!("accepted a run with a record removed");
+        };
+        assert_eq!(t.line, 7, "{t}");
+        // The mark moved one line later (an extra record after the run): it claims bytes
+        // that end before it.
+        let mut late = log[..at].to_vec();
+        late.extend_from_slice(&log[lines[7]..at]);
+        late.extend_from_slice(&log[at..]);
+        assert!(matches!(
+            verify_as_file(&late),
+            Err(VerifyError::Tampered(_))
+        ));
+        // The same record linked to the last claimed record instead: then it is just a
+        // record in the chain, like those it names, and its claim excuses nothing.
+        let (linked, _, _) = lying_log_linked(5, 3, 10, false, 0, 8);
+        let report = verify_as_file(&linked).unwrap();
+        assert_eq!((report.records, report.rejected.len()), (11, 0));
+    }
+
+    #[test]
+    fn a_claim_over_records_that_linked_cannot_be_checked_from_a_pipe() {
+        let (log, from, mark_line) = lying_log(5, 3, 10, false, 0);
+        let Err(VerifyError::Unreadable { source, .. }) =
+            verify_reader(&log[..], &Default::default())
+        else {
+            panic!("a stream cannot be re-read, so the claim cannot be judged");
+        };
+        let msg = source.to_string();
+        assert!(msg.contains(&format!("line {mark_line} ")), "{msg}");
+        assert!(msg.contains(&format!("from byte {from}")), "{msg}");
+        assert!(msg.contains("verify the log as a file"), "{msg}");
     }
 
     #[test]

@@ -165,6 +165,70 @@ fn a_one_shot_emit_still_reports_dropped_diagnostics() {
     );
 }
 
+#[test]
+fn a_sink_that_lies_only_in_its_receipts_leaves_a_log_that_verifies() {
+    // The sink appends two valid records that link, then returns one receipt: the host
+    // refuses the call and marks both records with a `chain.rejected` record linked to the
+    // record before them. By the format's definition that log is valid, with a breach.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let path = log.to_str().unwrap();
+    let lines = "{\"event_type\":\"honest\",\"payload\":{}}\n\
+                 {\"event_type\":\"lie.count\",\"payload\":{}}\n";
+    let args = ["emit", "--stdin", "--durability", "none", "--log", path];
+    let out = run(
+        &[&args[..], &["--sink", guests::CHAINSINK_GUEST_WRONG_HASH]].concat(),
+        lines,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 receipts for 2 events"),
+        "{}",
+        stderr(&out)
+    );
+    // The default sink goes on from the host's record.
+    let out = run(&args, "{\"event_type\":\"after\",\"payload\":{}}\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let out = crate::common::verify(&log, &[]);
+    let text = crate::common::stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(text.starts_with("OK 2 records"), "{text}");
+    assert!(text.contains("1 BREACH(ES) by a sink"), "{text}");
+    let out = crate::common::verify(&log, &["--json", "--threads", "1"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["records"], 2, "{json}");
+    let mark: serde_json::Value = serde_json::from_str(&crate::common::lines(&log)[2]).unwrap();
+    assert_eq!(
+        json["rejected"],
+        serde_json::json!([{
+            "line": 1,
+            "offset": 0,
+            "length": mark["payload"]["rejected_length"],
+            "record_line": 3,
+        }])
+    );
+
+    // The claim can be checked only by reading the claimed records again, which a pipe
+    // does not allow: that is said, and not called tampering.
+    let mut child = crate::common::bin()
+        .args(["verify", "/dev/stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bytes = std::fs::read(&log).unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut input, &bytes));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("verify the log as a file"), "{err}");
+    assert!(!err.contains("TAMPERED"), "{err}");
+}
+
 /// The event types of a log, in order.
 fn event_types(log: &Path) -> Vec<String> {
     std::fs::read_to_string(log)

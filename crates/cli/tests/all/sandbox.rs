@@ -424,6 +424,20 @@ fn a_sink_that_takes_events_packed_is_held_to_the_same_receipts() {
             lines[0].len() + lines[1].len() + 2,
             "{kind}: it claims exactly what the call appended"
         );
+        // Both records linked, and the mark to the genesis: the log verifies, with the
+        // breach.
+        let report =
+            verify_file(&log, &VerifyOptions::default()).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert_eq!(report.records, 1, "{kind}: only the host's record");
+        assert_eq!(
+            (
+                report.rejected.len(),
+                report.rejected[0].line,
+                report.rejected[0].record_line
+            ),
+            (1, 1, 3),
+            "{kind}"
+        );
     }
 }
 
