@@ -26,6 +26,7 @@
 //! and judges the claim with [`judge_claim_over_records`]: the same pattern,
 //! checked over the bytes from that point.
 
+use alloc::collections::VecDeque;
 use alloc::string::String;
 use serde_json::{Map, Value};
 use sha2::Digest;
@@ -192,6 +193,163 @@ pub fn judge_claim_over_records(
         lines_before,
         chain,
     })
+}
+
+/// Bytes between the lines where [`LinkedStretches`] keeps the chain's
+/// state: at most this much more than a claim covers is re-read to judge it,
+/// and at most `max_region` / this many states are kept.
+pub const STATE_EVERY: u64 = 1 << 20;
+
+/// A line where a verifier knew the chain's state, every line from it on
+/// having linked up to `end` (or the next such line, or the line being read).
+#[derive(Debug, Clone)]
+struct Stretch {
+    offset: u64,
+    lines: u64,
+    chain: ChainVerifier,
+    end: Option<u64>,
+}
+
+/// What a verifier reading a log in order remembers so it can judge a
+/// `chain.rejected` record over records it already took into the chain: the
+/// chain's state at a line every [`STATE_EVERY`] bytes of the stretches where
+/// every line linked, for the last `max_region` bytes (the most one claim
+/// may cover). Memory stays bounded whatever the log's size.
+#[derive(Debug, Clone)]
+pub struct LinkedStretches {
+    stretches: VecDeque<Stretch>,
+    max_region: u64,
+}
+
+/// Where to re-read from to judge a claim ([`LinkedStretches::start_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadFrom {
+    /// The offset to read from, up to the `chain.rejected` record.
+    pub offset: u64,
+    /// Whole lines before that offset.
+    pub lines: u64,
+}
+
+/// A claim over records that linked, found good ([`LinkedStretches::judge`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    /// The claim.
+    pub claim: Rejected,
+    /// Line number (1-based) of the first claimed line.
+    pub first_line: u64,
+    /// The chain after the `chain.rejected` record, to go on from.
+    pub chain: ChainVerifier,
+}
+
+impl LinkedStretches {
+    /// Remembers nothing yet; claims may cover up to `max_region` bytes.
+    pub fn new(max_region: u64) -> LinkedStretches {
+        LinkedStretches {
+            stretches: VecDeque::new(),
+            max_region,
+        }
+    }
+
+    /// The line at `offset`, after `lines` lines, linked from `before`
+    /// (called for every line that links while no run of unlinked lines is
+    /// open; it copies the state only every [`STATE_EVERY`] bytes).
+    pub fn linked(&mut self, offset: u64, lines: u64, before: &ChainVerifier) {
+        if self
+            .stretches
+            .back()
+            .is_some_and(|s| s.end.is_none() && offset - s.offset < STATE_EVERY)
+        {
+            return;
+        }
+        // Forget what no claim ending here or later can reach.
+        while self
+            .stretches
+            .get(1)
+            .is_some_and(|next| next.offset.saturating_add(self.max_region) < offset)
+        {
+            self.stretches.pop_front();
+        }
+        self.stretches.push_back(Stretch {
+            offset,
+            lines,
+            chain: before.clone(),
+            end: None,
+        });
+    }
+
+    /// The line at `offset` did not link (it opens a run of lines that are
+    /// not in the chain): the stretch being read ends there.
+    pub fn unlinked(&mut self, offset: u64) {
+        if let Some(s) = self.stretches.back_mut() {
+            s.end.get_or_insert(offset);
+        }
+    }
+
+    /// Where to re-read from to judge the `chain.rejected` record at offset
+    /// `end` claiming `claim`, when every line from the claim's offset up to
+    /// `linked_until` (the first line after it that did not link, or `end`)
+    /// linked. `None` when the claim cannot be over records that linked:
+    /// then only the usual region rule can excuse it.
+    pub fn start_for(&self, claim: &Rejected, end: u64, linked_until: u64) -> Option<ReadFrom> {
+        if claim.length > self.max_region
+            || claim.offset.checked_add(claim.length) != Some(end)
+            || claim.offset >= linked_until
+        {
+            return None;
+        }
+        let s = self
+            .stretches
+            .iter()
+            .rev()
+            .find(|s| s.offset <= claim.offset)?;
+        if s.end.is_some_and(|e| claim.offset >= e) {
+            return None;
+        }
+        Some(ReadFrom {
+            offset: s.offset,
+            lines: s.lines,
+        })
+    }
+
+    /// Judges the `chain.rejected` record at offset `end` (its checked line
+    /// `mark`, its `claim`), with `bytes` the log from
+    /// [`start_for`](Self::start_for)'s offset up to it. If good, the claimed
+    /// stretch is forgotten (its lines are not in the chain) and the caller
+    /// goes on from the returned chain.
+    pub fn judge(
+        &mut self,
+        claim: &Rejected,
+        mark: &LineInfo,
+        from: ReadFrom,
+        bytes: &[u8],
+    ) -> Option<Claimed> {
+        let i = self
+            .stretches
+            .iter()
+            .rposition(|s| s.offset == from.offset)?;
+        let good =
+            judge_claim_over_records(&self.stretches[i].chain, from.offset, bytes, claim, mark)?;
+        self.stretches
+            .truncate(if from.offset < claim.offset { i + 1 } else { i });
+        if let Some(s) = self.stretches.back_mut() {
+            s.end = Some(s.end.map_or(claim.offset, |e| e.min(claim.offset)));
+        }
+        Some(Claimed {
+            claim: *claim,
+            first_line: from.lines + good.lines_before + 1,
+            chain: good.chain,
+        })
+    }
+
+    /// How many states are kept (for tests of the bound).
+    pub fn len(&self) -> usize {
+        self.stretches.len()
+    }
+
+    /// Whether no state is kept.
+    pub fn is_empty(&self) -> bool {
+        self.stretches.is_empty()
+    }
 }
 
 #[cfg(test)]
@@ -373,5 +531,37 @@ mod tests {
             judge_claim_over_records(&clean, 0, &log[..mark_at as usize - 1], &claim, &info)
                 .is_none()
         );
+    }
+
+    #[test]
+    fn linked_stretches_keep_a_bounded_number_of_states() {
+        let max = 64 << 20;
+        let mut l = LinkedStretches::new(max);
+        let chain = ChainVerifier::new();
+        // A GiB of 500-byte lines that all linked.
+        for k in 0..(1u64 << 30) / 500 {
+            l.linked(k * 500, k, &chain);
+        }
+        assert!(l.len() as u64 <= max / STATE_EVERY + 2, "{}", l.len());
+        // A claim from before what is kept cannot be judged; one inside can.
+        let end = ((1u64 << 30) / 500) * 500;
+        let claim = |offset| Rejected {
+            offset,
+            length: end - offset,
+            sha256: Hash::GENESIS,
+        };
+        assert_eq!(
+            l.start_for(&claim(end - max - 2 * STATE_EVERY), end, end),
+            None
+        );
+        let from = l.start_for(&claim(end - 1000), end, end).unwrap();
+        assert!(from.offset <= end - 1000 && end - 1000 - from.offset < STATE_EVERY + 500);
+        assert_eq!(from.lines, from.offset / 500);
+        // Nor from past a line that did not link, nor ending anywhere but at the record.
+        l.unlinked(end - 500);
+        assert_eq!(l.start_for(&claim(end - 500), end, end), None);
+        assert!(l.start_for(&claim(end - 1000), end, end).is_some());
+        assert_eq!(l.start_for(&claim(end - 1000), end + 1, end + 1), None);
+        assert_eq!(l.start_for(&claim(end - 1000), end, end - 1000), None);
     }
 }

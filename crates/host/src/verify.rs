@@ -26,14 +26,13 @@
 //! Refused bytes may be valid records that linked (a sink that wrote them
 //! right but lied in its receipts): they are in the chain by the time their
 //! `chain.rejected` record comes, and it links to the record before them.
-//! For that, the linker remembers the chain's state at a line every
-//! [`SNAPSHOT_EVERY`] bytes of the stretches where every line linked, and
-//! re-reads the bytes from the last such line before the claim to judge it
-//! (`judge_claim_over_records`). That needs a file it can read at an offset;
+//! For that, the linker remembers the chain's state at a line every MiB of
+//! the stretches where every line linked (`rejection::LinkedStretches`), and
+//! re-reads the bytes from the last such line before the claim to judge it. That needs a file it can read at an offset;
 //! from a pipe, such a claim is reported as not checkable, never as
 //! tampering.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
@@ -42,7 +41,7 @@ use std::sync::{Mutex, mpsc};
 
 use chainsink_format::MAX_RECORD_BYTES;
 use chainsink_format::recovery::judge_bad_run;
-use chainsink_format::rejection::{Region, Rejected, judge_claim_over_records};
+use chainsink_format::rejection::{LinkedStretches, Region, Rejected};
 use chainsink_format::verify::{ChainVerifier, LineError, LineInfo, LinkError, Mode, check_lines};
 
 /// Bytes read and checked at a time: small enough that a chunk is still in the core's cache
@@ -62,12 +61,6 @@ pub(crate) const MAX_REGION: u64 = crate::runtime::limits::MAX_APPEND_BYTES + 1;
 
 /// Most lines in one torn run (the writer's own bound is lower).
 const MAX_TORN_RUN: usize = 16;
-
-/// Bytes between the lines where the linker remembers the chain's state: at
-/// most this much more than a claim covers is re-read to judge a
-/// `chain.rejected` record over records that linked, and at most
-/// [`MAX_REGION`] / this many states are held.
-const SNAPSHOT_EVERY: u64 = 1 << 20;
 
 /// How to check.
 #[derive(Clone, Debug, Default)]
@@ -289,19 +282,6 @@ struct Suspect {
     region: Region,
 }
 
-/// A line where the chain's state is known, and every line from it on
-/// linked, up to `end` (or the next `Clean`, or the line being read).
-struct Clean {
-    /// The line's offset.
-    offset: u64,
-    /// Lines before it.
-    lines: u64,
-    /// The chain before it.
-    chain: ChainVerifier,
-    /// Where a line that did not link ended the stretch.
-    end: Option<u64>,
-}
-
 /// Links checked lines in order, allowing exactly the two patterns the
 /// format crate defines.
 struct Linker {
@@ -310,9 +290,9 @@ struct Linker {
     suspect: Option<Suspect>,
     recovered: Vec<Recovery>,
     rejected: Vec<Rejection>,
-    /// Clean stretches that a `chain.rejected` record may still claim part of
-    /// (those within [`MAX_REGION`] bytes), in log order.
-    clean: VecDeque<Clean>,
+    /// Where the chain's state was known, for a `chain.rejected` record over
+    /// records that linked.
+    linked: LinkedStretches,
     /// The log, to re-read a claimed stretch at its offset (`None`: a pipe).
     reread: Option<File>,
 }
@@ -353,9 +333,7 @@ impl Linker {
             }
             None => {
                 let error = error(self);
-                if let Some(c) = self.clean.back_mut() {
-                    c.end.get_or_insert(offset);
-                }
+                self.linked.unlinked(offset);
                 self.suspect = Some(Suspect {
                     error,
                     line: self.line_no,
@@ -459,35 +437,9 @@ impl Linker {
             return self.hold(line);
         }
         if self.suspect.is_none() {
-            self.remember(offset, before);
+            self.linked.linked(offset, self.line_no - 1, &before);
         }
         Ok(())
-    }
-
-    /// Notes the chain's state `before` the line at `offset`, which linked,
-    /// when a claim could not otherwise be judged from a known state
-    /// [`SNAPSHOT_EVERY`] bytes before it; forgets states no claim can reach.
-    fn remember(&mut self, offset: u64, before: ChainVerifier) {
-        if self
-            .clean
-            .back()
-            .is_some_and(|c| c.end.is_none() && offset - c.offset < SNAPSHOT_EVERY)
-        {
-            return;
-        }
-        while self
-            .clean
-            .get(1)
-            .is_some_and(|next| next.offset.saturating_add(MAX_REGION) < offset)
-        {
-            self.clean.pop_front();
-        }
-        self.clean.push_back(Clean {
-            offset,
-            lines: self.line_no - 1,
-            chain: before,
-            end: None,
-        });
     }
 
     /// Whether the valid record `line` (at `offset`) is a `chain.rejected`
@@ -507,22 +459,12 @@ impl Linker {
         // The claim must end at this record and start where every line linked (before any
         // suspect run: one that starts at the run is judged by `excuses`).
         let linked_until = self.suspect.as_ref().map_or(offset, |s| s.offset);
-        if claim.length > MAX_REGION
-            || claim.offset.checked_add(claim.length) != Some(offset)
-            || claim.offset >= linked_until
-        {
-            return Ok(false);
-        }
-        let Some(i) = self.clean.iter().rposition(|c| c.offset <= claim.offset) else {
+        let Some(from) = self.linked.start_for(&claim, offset, linked_until) else {
             return Ok(false);
         };
-        let clean = &self.clean[i];
-        if clean.end.is_some_and(|end| claim.offset >= end) {
-            return Ok(false);
-        }
-        let mut bytes = vec![0; usize::try_from(offset - clean.offset).expect("bounded")];
+        let mut bytes = vec![0; usize::try_from(offset - from.offset).expect("bounded")];
         let reread = match &self.reread {
-            Some(file) => read_at(file, clean.offset, &mut bytes),
+            Some(file) => read_at(file, from.offset, &mut bytes),
             None => Err(std::io::Error::from(std::io::ErrorKind::Unsupported)),
         };
         if let Err(e) = reread {
@@ -540,32 +482,21 @@ impl Linker {
                 )),
             });
         }
-        let Some(good) = judge_claim_over_records(&clean.chain, clean.offset, &bytes, &claim, info)
-        else {
+        let Some(good) = self.linked.judge(&claim, info, from, &bytes) else {
             return Ok(false);
         };
         // The claimed bytes are not part of the chain, and neither is anything excused inside
         // them.
-        let first_line = clean.lines + good.lines_before + 1;
         self.recovered.retain(|r| r.offset < claim.offset);
         self.rejected.retain(|r| r.offset < claim.offset);
         self.rejected.push(Rejection {
-            line: first_line,
+            line: good.first_line,
             offset: claim.offset,
             length: claim.length,
             record_line: self.line_no,
         });
         self.chain = good.chain;
         self.suspect = None;
-        let keep = if self.clean[i].offset < claim.offset {
-            i + 1
-        } else {
-            i
-        };
-        self.clean.truncate(keep);
-        if let Some(c) = self.clean.back_mut() {
-            c.end = Some(c.end.map_or(claim.offset, |e| e.min(claim.offset)));
-        }
         Ok(true)
     }
 
@@ -652,7 +583,7 @@ fn run_in_chunks(
         suspect: None,
         recovered: Vec::new(),
         rejected: Vec::new(),
-        clean: VecDeque::new(),
+        linked: LinkedStretches::new(MAX_REGION),
         reread,
     };
     let mut input = Input {

@@ -7,14 +7,16 @@
 //! judged by its own functions: a torn write closed off by the
 //! `chain.recovered` record right after it (`recovery::judge_bad_run`), and
 //! bytes the host refused, claimed by the `chain.rejected` record right
-//! after them (`rejection::Region`). A last line without its `\n` fails, so
+//! after them (`rejection::Region`; when those bytes are records that linked,
+//! re-read and judged by `rejection::LinkedStretches`). A last line without
+//! its `\n` fails, so
 //! only a whole, valid log passes. `chainsink verify LOG` is the same check
 //! done natively, with a report of every recovered and rejected region.
 
 use chainsink_format::MAX_RECORD_BYTES;
 use chainsink_format::recovery::judge_bad_run;
-use chainsink_format::rejection::{Region, Rejected};
-use chainsink_format::verify::{ChainVerifier, Mode, check_line};
+use chainsink_format::rejection::{LinkedStretches, Region, Rejected};
+use chainsink_format::verify::{ChainVerifier, LineInfo, Mode, check_line};
 
 use crate::writer::LogIo;
 use crate::{VerifyFailure, VerifyReport};
@@ -48,8 +50,11 @@ pub fn verify_log(log: &mut impl LogIo) -> Result<VerifyReport, VerifyFailure> {
     let size = log
         .size()
         .map_err(|e| fail(0, 0, format!("cannot read the log's size: {e}")))?;
-    let mut chain = ChainVerifier::new();
-    let mut suspect: Option<Suspect> = None;
+    let mut fold = Fold {
+        chain: ChainVerifier::new(),
+        suspect: None,
+        linked: LinkedStretches::new(MAX_REGION),
+    };
     let mut line_no = 0u64;
     let mut line_start = 0u64;
     let mut pending: Vec<u8> = Vec::new();
@@ -67,7 +72,7 @@ pub fn verify_log(log: &mut impl LogIo) -> Result<VerifyReport, VerifyFailure> {
             pending.extend_from_slice(&rest[..nl]);
             rest = &rest[nl + 1..];
             line_no += 1;
-            take(&mut chain, &mut suspect, line_no, line_start, &pending)?;
+            fold.take(log, line_no, line_start, &pending)?;
             line_start += pending.len() as u64 + 1;
             pending.clear();
         }
@@ -80,7 +85,7 @@ pub fn verify_log(log: &mut impl LogIo) -> Result<VerifyReport, VerifyFailure> {
             ));
         }
     }
-    if let Some(s) = suspect {
+    if let Some(s) = fold.suspect {
         return Err(s.failure);
     }
     if !pending.is_empty() {
@@ -95,79 +100,144 @@ pub fn verify_log(log: &mut impl LogIo) -> Result<VerifyReport, VerifyFailure> {
         ));
     }
     Ok(VerifyReport {
-        records: chain.records(),
-        head: chain.head().map(|h| h.to_hex()),
+        records: fold.chain.records(),
+        head: fold.chain.head().map(|h| h.to_hex()),
         bytes: line_start,
     })
 }
 
-/// Takes one whole line (without `\n`) into the fold.
-fn take(
-    chain: &mut ChainVerifier,
-    suspect: &mut Option<Suspect>,
-    line_no: u64,
-    offset: u64,
-    line: &[u8],
-) -> Result<(), VerifyFailure> {
-    let failure = |reason: String| VerifyFailure {
-        line: line_no,
-        offset,
-        reason,
-    };
-    let info = match check_line(line, Mode::Fast) {
-        Ok(info) => info,
-        Err(e) => return hold(suspect, offset, line, true, || failure(e.to_string())),
-    };
-    if let Some(s) = suspect.as_ref() {
-        let torn = s.torn.as_ref().is_some_and(|lines| {
-            let lines: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
-            judge_bad_run(s.offset, &lines, Some(line)).is_ok()
-        });
-        let rejected = Rejected::from_record_line(line).is_some_and(|c| s.region.is_claimed_by(&c));
-        if !(torn || rejected) {
-            // A valid record inside a run that is not excused yet: only
-            // refused bytes can hold one.
-            return hold(suspect, offset, line, false, || {
-                unreachable!("a run is open")
-            });
-        }
-        *suspect = None;
-    }
-    let before = chain.clone();
-    if let Err(e) = chain.push(&info) {
-        *chain = before;
-        return hold(suspect, offset, line, false, || failure(e.to_string()));
-    }
-    Ok(())
+/// The verifier's state between lines.
+struct Fold {
+    chain: ChainVerifier,
+    suspect: Option<Suspect>,
+    /// Where the chain's state was known, for a `chain.rejected` record over
+    /// records that linked.
+    linked: LinkedStretches,
 }
 
-/// Holds a line that is not in the chain; `cut` says whether it may be part
-/// of a torn run (it is not a record).
-fn hold(
-    suspect: &mut Option<Suspect>,
-    offset: u64,
-    line: &[u8],
-    cut: bool,
-    failure: impl FnOnce() -> VerifyFailure,
-) -> Result<(), VerifyFailure> {
-    let s = suspect.get_or_insert_with(|| Suspect {
-        failure: failure(),
-        offset,
-        torn: Some(Vec::new()),
-        region: Region::new(offset),
-    });
-    s.torn = match s.torn.take() {
-        Some(mut lines) if cut && lines.len() < MAX_TORN_RUN => {
-            lines.push(line.to_vec());
-            Some(lines)
+impl Fold {
+    /// Takes one whole line (without `\n`) into the fold.
+    fn take(
+        &mut self,
+        log: &mut impl LogIo,
+        line_no: u64,
+        offset: u64,
+        line: &[u8],
+    ) -> Result<(), VerifyFailure> {
+        let failure = |reason: String| VerifyFailure {
+            line: line_no,
+            offset,
+            reason,
+        };
+        let info = match check_line(line, Mode::Fast) {
+            Ok(info) => info,
+            Err(e) => return self.hold(offset, line, true, || failure(e.to_string())),
+        };
+        if let Some(s) = self.suspect.as_ref() {
+            let torn = s.torn.as_ref().is_some_and(|lines| {
+                let lines: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+                judge_bad_run(s.offset, &lines, Some(line)).is_ok()
+            });
+            let rejected =
+                Rejected::from_record_line(line).is_some_and(|c| s.region.is_claimed_by(&c));
+            if !(torn || rejected) {
+                if self.claims_linked_records(log, line, offset, &info, line_no)? {
+                    return Ok(());
+                }
+                // A valid record inside a run that is not excused yet: only
+                // refused bytes can hold one.
+                return self.hold(offset, line, false, || unreachable!("a run is open"));
+            }
+            self.suspect = None;
         }
-        _ => None,
-    };
-    s.region.push(line);
-    if s.region.len() > MAX_REGION {
-        return Err(suspect.take().expect("held").failure);
+        let before = self.chain.clone();
+        if let Err(e) = self.chain.push(&info) {
+            self.chain = before;
+            if self.claims_linked_records(log, line, offset, &info, line_no)? {
+                return Ok(());
+            }
+            return self.hold(offset, line, false, || failure(e.to_string()));
+        }
+        if self.suspect.is_none() {
+            self.linked.linked(offset, line_no - 1, &before);
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Whether `line` (at `offset`, checked: `info`) is a `chain.rejected`
+    /// record over records that linked, judged over the bytes re-read from
+    /// the last known state before its claim; if so the chain goes on from it.
+    fn claims_linked_records(
+        &mut self,
+        log: &mut impl LogIo,
+        line: &[u8],
+        offset: u64,
+        info: &LineInfo,
+        line_no: u64,
+    ) -> Result<bool, VerifyFailure> {
+        let Some(claim) = Rejected::from_record_line(line) else {
+            return Ok(false);
+        };
+        let linked_until = self.suspect.as_ref().map_or(offset, |s| s.offset);
+        let Some(from) = self.linked.start_for(&claim, offset, linked_until) else {
+            return Ok(false);
+        };
+        let mut bytes = Vec::new();
+        while (bytes.len() as u64) < offset - from.offset {
+            let at = from.offset + bytes.len() as u64;
+            let want = u32::try_from(offset - at).unwrap_or(u32::MAX).min(CHUNK);
+            let part = log.read(at, want).map_err(|e| VerifyFailure {
+                line: line_no,
+                offset,
+                reason: format!(
+                    "cannot read the log again to check this `chain.rejected` record's claim: {e}"
+                ),
+            })?;
+            if part.is_empty() {
+                return Ok(false);
+            }
+            bytes.extend_from_slice(&part);
+        }
+        bytes.truncate(usize::try_from(offset - from.offset).unwrap_or(usize::MAX));
+        let Some(good) = self.linked.judge(&claim, info, from, &bytes) else {
+            return Ok(false);
+        };
+        self.chain = good.chain;
+        self.suspect = None;
+        Ok(true)
+    }
+
+    /// Holds a line that is not in the chain; `cut` says whether it may be
+    /// part of a torn run (it is not a record).
+    fn hold(
+        &mut self,
+        offset: u64,
+        line: &[u8],
+        cut: bool,
+        failure: impl FnOnce() -> VerifyFailure,
+    ) -> Result<(), VerifyFailure> {
+        if self.suspect.is_none() {
+            self.linked.unlinked(offset);
+        }
+        let s = self.suspect.get_or_insert_with(|| Suspect {
+            failure: failure(),
+            offset,
+            torn: Some(Vec::new()),
+            region: Region::new(offset),
+        });
+        s.torn = match s.torn.take() {
+            Some(mut lines) if cut && lines.len() < MAX_TORN_RUN => {
+                lines.push(line.to_vec());
+                Some(lines)
+            }
+            _ => None,
+        };
+        s.region.push(line);
+        if s.region.len() > MAX_REGION {
+            return Err(self.suspect.take().expect("held").failure);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -247,5 +317,70 @@ mod tests {
             report.records, 3,
             "record 1, the recovery record and event 9"
         );
+    }
+
+    /// Five records, the last two of which a sink appended (they link) but the host refused:
+    /// its `chain.rejected` record claims them, linked to record 3, then one record after.
+    /// `tweak` may change the log before the last record is appended.
+    fn lied_in(tweak: impl FnOnce(&mut Vec<u8>)) -> MemLog {
+        use chainsink_format::record::{Actor as A, Event as E};
+        use chainsink_format::rejection::REJECTED_EVENT;
+        let mut log = written(5);
+        let starts: Vec<usize> = log
+            .bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .map(|(i, _)| i + 1)
+            .collect();
+        let third = &log.bytes[starts[1]..starts[2] - 1];
+        let prev = check_line(third, Mode::Fast).unwrap().hash.unwrap();
+        let claim = Rejected::of(starts[2] as u64, &log.bytes[starts[2]..]);
+        let payload = claim.payload("liar.wasm", "1 receipts for 2 events");
+        let mark = E {
+            timestamp: "2026-06-04T15:30:45.123456+00:00",
+            event_type: REJECTED_EVENT,
+            workflow_id: None,
+            actor: A {
+                host_id: "h",
+                user: "u",
+            },
+            payload: (&payload).into(),
+        };
+        chainsink_format::chain::seal(&mark, 4, Some(&prev), &mut log.bytes).unwrap();
+        tweak(&mut log.bytes);
+        let options = Options {
+            hash_chain: true,
+            durability: Durability::None,
+        };
+        let mut w = ChainWriter::open(log, options).unwrap();
+        w.append(&[event(9)]).unwrap();
+        w.into_log()
+    }
+
+    #[test]
+    fn a_claim_over_records_that_linked_is_excused() {
+        let mut log = lied_in(|_| {});
+        let report = verify_log(&mut log).unwrap();
+        assert_eq!(report.records, 5, "records 1-3, the host's record, event 9");
+    }
+
+    #[test]
+    fn a_claim_over_records_that_do_not_match_it_fails() {
+        // A claimed record changed after the host marked it.
+        let mut log = lied_in(|bytes| {
+            let fourth = bytes
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .nth(2)
+                .unwrap()
+                .0
+                + 1;
+            let digit = fourth + bytes[fourth..].iter().position(|&b| b == b'3').unwrap();
+            bytes[digit] = b'7';
+        });
+        let failure = verify_log(&mut log).unwrap_err();
+        assert_eq!(failure.line, 4, "{failure:?}");
     }
 }

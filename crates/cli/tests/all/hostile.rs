@@ -209,6 +209,14 @@ fn a_sink_that_lies_only_in_its_receipts_leaves_a_log_that_verifies() {
         }])
     );
 
+    // The default sink's own verifier, in the sandbox, agrees.
+    let sink = dir.path().join("default.wasm");
+    let out = run(&["export-sink", sink.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = crate::common::verify(&log, &["--sink", sink.to_str().unwrap()]);
+    let text = crate::common::stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+
     // The claim can be checked only by reading the claimed records again, which a pipe
     // does not allow: that is said, and not called tampering.
     let mut child = crate::common::bin()
