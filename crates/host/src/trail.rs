@@ -24,6 +24,12 @@
 //! it, or broken once nothing excuses it for the settle time. An excusing
 //! record that comes later than that (a recovery written by the next
 //! writer) still excuses the lines just reported broken, and says so.
+//! A `chain.rejected` record over records that had linked (a sink that wrote
+//! them right but lied in its receipts) is judged as `verify` judges it,
+//! from the bytes re-read at the last chain state kept
+//! (`rejection::LinkedStretches`; a trail opened on a file only): those
+//! records, yielded before as valid, are yielded again as
+//! [`Verdict::Retracted`], and [`Stats`] takes them back out.
 //! [`Stats`] counts a trail.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -34,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use chainsink_format::MAX_RECORD_BYTES;
 use chainsink_format::recovery::judge_bad_run;
-use chainsink_format::rejection::{Region, Rejected};
+use chainsink_format::rejection::{LinkedStretches, Region, Rejected};
 use chainsink_format::verify::{ChainVerifier, LineError, LineInfo, Mode, check_line};
 use serde_json::Value;
 
@@ -71,6 +77,13 @@ pub enum Verdict {
         kind: TamperKind,
         /// The details.
         detail: String,
+    },
+    /// A line yielded before as [`Verdict::Ok`] that the `chain.rejected`
+    /// record on `record_line` claims: bytes a sink appended, valid records
+    /// that linked, that the host refused. It is not in the chain after all.
+    Retracted {
+        /// Line of the host's record.
+        record_line: u64,
     },
     /// The line fails verification.
     Broken {
@@ -451,6 +464,11 @@ pub struct Trail<R> {
     settle: Duration,
     last_data: Instant,
     finished: bool,
+    /// Where the chain's state was known, for a `chain.rejected` record over
+    /// records that linked.
+    linked: LinkedStretches,
+    /// The log, to re-read such records (`None` unless opened on a file).
+    reread: Option<File>,
 }
 
 impl Trail<File> {
@@ -460,7 +478,11 @@ impl Trail<File> {
         if file.metadata()?.is_dir() {
             return Err(io::Error::other("it is a directory"));
         }
-        Ok(Trail::new(file, filter))
+        let reread = file.try_clone().ok();
+        Ok(Trail {
+            reread,
+            ..Trail::new(file, filter)
+        })
     }
 
     /// While following: the byte offset read up to and the file's length now;
@@ -502,6 +524,8 @@ impl<R: Read> Trail<R> {
             settle: Duration::from_millis(250),
             last_data: Instant::now(),
             finished: false,
+            linked: LinkedStretches::new(MAX_REGION),
+            reread: None,
         }
     }
 
@@ -675,6 +699,7 @@ impl<R: Read> Trail<R> {
                 };
             }
             None => {
+                self.linked.unlinked(offset);
                 self.suspect = Some(Suspect {
                     offset,
                     torn: line.map(|l| vec![l.to_vec()]),
@@ -885,6 +910,63 @@ impl<R: Read> Trail<R> {
         true
     }
 
+    /// Whether the valid record `line` (at `offset`) is a `chain.rejected`
+    /// record over records that linked (and perhaps held lines after them),
+    /// judged over the bytes re-read from the last chain state kept. If so,
+    /// the records are yielded again as [`Verdict::Retracted`], the held
+    /// lines as [`Verdict::Rejected`], and the chain goes on from the record.
+    fn claims_linked_records(&mut self, offset: u64, line: &[u8], info: &LineInfo) -> bool {
+        let Some(claim) = Rejected::from_record_line(line) else {
+            return false;
+        };
+        let linked_until = self.suspect.as_ref().map_or(offset, |s| s.offset);
+        let (Some(from), Some(file)) = (
+            self.linked.start_for(&claim, offset, linked_until),
+            &self.reread,
+        ) else {
+            return false;
+        };
+        let mut bytes = vec![0; usize::try_from(offset - from.offset).expect("bounded")];
+        if crate::verify::read_at(file, from.offset, &mut bytes).is_err() {
+            return false;
+        }
+        let Some(good) = self.linked.judge(&claim, info, from, &bytes) else {
+            return false;
+        };
+        self.report.rejected += 1;
+        let record_line = self.line_no;
+        let claimed =
+            &bytes[(claim.offset - from.offset) as usize..(linked_until - from.offset) as usize];
+        let (mut no, mut at) = (good.first_line, claim.offset);
+        for l in claimed.split_inclusive(|&b| b == b'\n') {
+            let l = &l[..l.len() - 1];
+            if self.filter.matches(l) {
+                self.out.push_back(Entry {
+                    line: no,
+                    offset: at,
+                    bytes: l.to_vec(),
+                    matched: true,
+                    verdict: Verdict::Retracted { record_line },
+                });
+            }
+            no += 1;
+            at += l.len() as u64 + 1;
+        }
+        if let Some(s) = self.suspect.take() {
+            for h in s.held.into_iter().filter(|h| h.matched) {
+                self.out.push_back(Entry {
+                    line: h.line,
+                    offset: h.offset,
+                    bytes: h.bytes,
+                    matched: true,
+                    verdict: Verdict::Rejected { record_line },
+                });
+            }
+        }
+        self.chain = good.chain;
+        true
+    }
+
     /// Whether the record (its `seq`, else its position) is in the seq range.
     fn seq_ok(&self, seq: Option<u64>) -> bool {
         let n = seq.unwrap_or(self.chain.records());
@@ -911,18 +993,31 @@ impl<R: Read> Trail<R> {
                 return self.hold(offset, line, Err(e), matched);
             }
         };
+        // A claim over records that linked links the record itself.
+        let mut claimed = false;
         if self.suspect.is_some() && !self.excuses(line) {
-            self.open_suspect(offset, None, (TamperKind::BadRecord, String::new()));
-            return self.hold(offset, line, Ok(info), matched);
-        }
-        // A late excuse links the record itself.
-        if !(self.given_up.is_some() && self.excuses_late(line, &info)) {
-            let before = self.chain.clone();
-            if let Err(e) = self.chain.push(&info) {
-                self.chain = before;
-                let first = (link_kind(&e), e.to_string());
-                self.open_suspect(offset, None, first);
+            claimed = self.claims_linked_records(offset, line, &info);
+            if !claimed {
+                self.open_suspect(offset, None, (TamperKind::BadRecord, String::new()));
                 return self.hold(offset, line, Ok(info), matched);
+            }
+        }
+        // So does a late excuse.
+        if !claimed && !(self.given_up.is_some() && self.excuses_late(line, &info)) {
+            let before = self.chain.clone();
+            match self.chain.push(&info) {
+                Ok(()) if self.suspect.is_none() => {
+                    self.linked.linked(offset, self.line_no - 1, &before)
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    self.chain = before;
+                    if !self.claims_linked_records(offset, line, &info) {
+                        let first = (link_kind(&e), e.to_string());
+                        self.open_suspect(offset, None, first);
+                        return self.hold(offset, line, Ok(info), matched);
+                    }
+                }
             }
         }
         if matched && self.seq_ok(info.seq) {
@@ -1047,9 +1142,17 @@ struct StatsPayload {
     duration_seconds: Option<Value>,
 }
 
-fn count(map: &mut BTreeMap<String, u64>, key: &str) {
+/// Counts `key` once more, or once less when taking a count `back`.
+fn count(map: &mut BTreeMap<String, u64>, key: &str, back: bool) {
     match map.get_mut(key) {
+        Some(n) if back => {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(key);
+            }
+        }
         Some(n) => *n += 1,
+        None if back => {}
         None => {
             map.insert(key.to_owned(), 1);
         }
@@ -1086,32 +1189,36 @@ impl Stats {
         }
     }
 
-    /// Counts one entry (lines that are not valid records are not counted).
+    /// Counts one entry (lines that are not valid records are not counted);
+    /// a [`Verdict::Retracted`] one takes back what its line counted.
     pub fn add(&mut self, entry: &Entry) {
-        if entry.verdict != Verdict::Ok {
-            return;
-        }
+        let back = match entry.verdict {
+            Verdict::Ok => false,
+            Verdict::Retracted { .. } => true,
+            _ => return,
+        };
         // Only the fields counted are read; `check_line` has already made
         // sure `event_type` is a string and `workflow_id` a string or null.
         let Ok(rec) = serde_json::from_slice::<StatsRecord<'_>>(&entry.bytes) else {
             return;
         };
-        self.records += 1;
+        let step = |n: &mut u64| *n = if back { n.saturating_sub(1) } else { *n + 1 };
+        step(&mut self.records);
         let ty: &str = &rec.event_type;
-        count(&mut self.per_type, ty);
+        count(&mut self.per_type, ty, back);
         let wf = rec.workflow_id.as_deref().unwrap_or("-");
-        count(&mut self.per_workflow, wf);
+        count(&mut self.per_workflow, wf, back);
         let outcome = match ty {
             "task.completed" => {
-                self.completed += 1;
+                step(&mut self.completed);
                 "completed"
             }
             "task.failed" => {
-                self.failed += 1;
+                step(&mut self.failed);
                 "failed"
             }
             "task.skipped" => {
-                self.skipped += 1;
+                step(&mut self.skipped);
                 return;
             }
             _ => return,
@@ -1119,13 +1226,21 @@ impl Stats {
         let p = &rec.payload;
         if let Some(seconds) = p.duration_seconds.as_ref().and_then(Value::as_f64) {
             let s = |v: &Option<Value>| v.as_ref().and_then(Value::as_str).unwrap_or("").to_owned();
-            self.slowest.push(TaskRun {
+            let run = TaskRun {
                 workflow: wf.to_owned(),
                 task_id: s(&p.task_id),
                 subject: s(&p.task_subject),
                 outcome: outcome.to_owned(),
                 seconds,
-            });
+            };
+            if back {
+                // Gone already if trimmed away.
+                if let Some(i) = self.slowest.iter().position(|t| *t == run) {
+                    self.slowest.remove(i);
+                }
+                return;
+            }
+            self.slowest.push(run);
             if self.slowest.len() >= 4 * self.top.max(16) {
                 self.trim();
             }
@@ -1356,6 +1471,7 @@ mod tests {
                     Verdict::Broken { .. } => "broken",
                     Verdict::Torn { .. } => "torn",
                     Verdict::Rejected { .. } => "rejected",
+                    Verdict::Retracted { .. } => "retracted",
                 };
                 (*l, k)
             })
@@ -1559,6 +1675,71 @@ mod tests {
         assert!(report.ok() && report.recovered == 1, "{all:?}");
         assert_eq!(all[3].verdict, Verdict::Torn { record_line: 5 });
         assert_eq!(report.records, 5);
+    }
+
+    #[test]
+    fn a_claim_over_records_that_linked_retracts_them() {
+        // Records 1-3, then 4-5 that a sink appended (they link), then, if `garbage`, a line
+        // that is not a record; the host's chain.rejected record claims 4-5 (and the line),
+        // linked to record 3; then one record after.
+        for garbage in [false, true] {
+            let mut bytes = log(5);
+            let starts: Vec<usize> = std::iter::once(0)
+                .chain(memchr::memchr_iter(b'\n', &bytes).map(|p| p + 1))
+                .collect();
+            if garbage {
+                bytes.extend_from_slice(b"garbage\n");
+            }
+            let third = check_line(&bytes[starts[2]..starts[3] - 1], Mode::Fast).unwrap();
+            let at = starts[3] as u64;
+            let claim = Rejected::of(at, &bytes[starts[3]..]).payload("liar.wasm", "lied");
+            let head = append(&mut bytes, REJECTED_EVENT, &claim, 4, third.hash.unwrap());
+            append(&mut bytes, "after", &serde_json::Map::new(), 5, head);
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("log.jsonl");
+            std::fs::write(&path, &bytes).unwrap();
+
+            let mut t = Trail::open(&path, Filter::default()).unwrap().threads(2);
+            let all: Vec<Entry> = t.by_ref().map(Result::unwrap).collect();
+            let report = t.report();
+            let verified = crate::verify::verify_file(&path, &Default::default()).unwrap();
+            let got: Vec<(u64, Verdict)> =
+                all.iter().map(|e| (e.line, e.verdict.clone())).collect();
+            assert!(report.ok(), "{:?}", kinds(&got));
+            assert_eq!((report.records, report.rejected), (verified.records, 1));
+            let mark = 6 + u64::from(garbage);
+            let mut want = vec![(1, "ok"), (2, "ok"), (3, "ok"), (4, "ok"), (5, "ok")];
+            want.extend([(4, "retracted"), (5, "retracted")]);
+            if garbage {
+                want.push((6, "rejected"));
+            }
+            want.extend([(mark, "ok"), (mark + 1, "ok")]);
+            let got: Vec<(u64, Verdict)> =
+                all.iter().map(|e| (e.line, e.verdict.clone())).collect();
+            assert_eq!(kinds(&got), want, "garbage {garbage}");
+            assert!(all.iter().all(|e| match e.verdict {
+                Verdict::Retracted { record_line } | Verdict::Rejected { record_line } =>
+                    record_line == mark,
+                _ => true,
+            }));
+            // Stats count what verify counts: the retracted records are taken back out.
+            let mut stats = Stats::new(10);
+            for e in &all {
+                stats.add(e);
+            }
+            assert_eq!(stats.records, verified.records, "garbage {garbage}");
+            assert_eq!(stats.per_type.values().sum::<u64>(), verified.records);
+            assert!(
+                stats
+                    .slowest
+                    .iter()
+                    .all(|t| t.task_id != "t4" && t.task_id != "t5")
+            );
+            assert_eq!(
+                stats.completed, 1,
+                "t1 and t3 are workflow.started: only t2 left"
+            );
+        }
     }
 
     #[test]

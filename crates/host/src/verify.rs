@@ -546,7 +546,7 @@ fn run(
 }
 
 /// Fills `buf` from `file` at `offset`, without moving the file's position.
-fn read_at(file: &File, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+pub(crate) fn read_at(file: &File, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)

@@ -216,6 +216,10 @@ impl Printer {
                     {
                         eprintln!("chainsink: {}", excused_message(entry));
                     }
+                    // Printed above as a record: say at once that it is not one.
+                    Verdict::Retracted { .. } => {
+                        eprintln!("chainsink: {}", excused_message(entry));
+                    }
                     _ => {}
                 }
                 if entry.matched && matches!(entry.verdict, Verdict::Ok | Verdict::Broken { .. }) {
@@ -245,6 +249,13 @@ impl Printer {
                         });
                         Some(v)
                     }
+                    // Listed above as a record: say that it is not one.
+                    Verdict::Retracted { record_line } => Some(serde_json::json!({
+                        "retracted": {
+                            "line": entry.line, "offset": entry.offset,
+                            "rejected_by_line": record_line,
+                        },
+                    })),
                     _ => None,
                 };
                 if let Some(v) = value {
@@ -275,7 +286,7 @@ impl Printer {
                 Verdict::Torn { .. } => {
                     writeln!(out, "{}", self.paint("2", &excused_message(entry)))?
                 }
-                Verdict::Rejected { .. } => {
+                Verdict::Rejected { .. } | Verdict::Retracted { .. } => {
                     writeln!(out, "{}", self.paint("33", &excused_message(entry)))?
                 }
             },
@@ -336,6 +347,12 @@ fn excused_message(entry: &Entry) -> String {
         Verdict::Rejected { record_line } => format!(
             "-- line {}: bytes a sink appended that the host refused (breach), marked by the \
              chain.rejected record on line {record_line}",
+            entry.line
+        ),
+        Verdict::Retracted { record_line } => format!(
+            "-- line {}: shown above as a record, but a sink appended it and the host refused \
+             it (breach): the chain.rejected record on line {record_line} claims it; it is not \
+             in the chain",
             entry.line
         ),
         _ => String::new(),

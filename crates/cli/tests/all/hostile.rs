@@ -209,6 +209,17 @@ fn a_sink_that_lies_only_in_its_receipts_leaves_a_log_that_verifies() {
         }])
     );
 
+    // So do show and stats: the two records shown before the host's record are taken back.
+    let out = run(&["show", path], "");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("-- line 1: shown above as a record"), "{err}");
+    assert!(err.contains("-- line 2: shown above as a record"), "{err}");
+    let out = run(&["stats", path], "");
+    let text = crate::common::stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(text.starts_with("2 records (verified"), "{text}");
+
     // The default sink's own verifier, in the sandbox, agrees.
     let sink = dir.path().join("default.wasm");
     let out = run(&["export-sink", sink.to_str().unwrap()], "");
