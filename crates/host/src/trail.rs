@@ -1003,7 +1003,7 @@ impl<R: Read> Trail<R> {
             }
         }
         // So does a late excuse.
-        if !claimed && !(self.given_up.is_some() && self.excuses_late(line, &info)) {
+        if !(claimed || self.given_up.is_some() && self.excuses_late(line, &info)) {
             let before = self.chain.clone();
             match self.chain.push(&info) {
                 Ok(()) if self.suspect.is_none() => {
