@@ -28,6 +28,8 @@
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
 use serde_json::{Map, Value};
 use sha2::Digest;
 
@@ -219,6 +221,25 @@ struct Stretch {
 pub struct LinkedStretches {
     stretches: VecDeque<Stretch>,
     max_region: u64,
+    /// Bytes re-read so far to judge claims.
+    reread: u64,
+}
+
+/// Why [`LinkedStretches::judge_claim`] could not judge a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimError<E> {
+    /// Reading the log again failed, or the input cannot be read again.
+    Read(E),
+    /// Judging it would take the bytes re-read for claims past what an
+    /// honest log needs (each claimed or replayed byte about once: three
+    /// times the log read so far, and two claims more): the claims were
+    /// written to make verification slow.
+    TooCostly {
+        /// Bytes re-read so far, with this claim.
+        reread: u64,
+        /// The most allowed at this point of the log.
+        allowed: u64,
+    },
 }
 
 /// Where to re-read from to judge a claim ([`LinkedStretches::start_for`]).
@@ -247,6 +268,7 @@ impl LinkedStretches {
         LinkedStretches {
             stretches: VecDeque::new(),
             max_region,
+            reread: 0,
         }
     }
 
@@ -312,11 +334,76 @@ impl LinkedStretches {
     }
 
     /// Judges the `chain.rejected` record at offset `end` (its checked line
+    /// `mark`, its `claim`), reading the log again with `read` (fill the
+    /// buffer from the offset); `linked_until` as for
+    /// [`start_for`](Self::start_for). `Ok(None)` when the claim is not over
+    /// records that linked, or not good.
+    ///
+    /// Work stays linear in the log whatever its claims: the first claimed
+    /// line is read first (alone) and must be a record the mark could follow
+    /// (same `prev_hash`, and `seq`), and the bytes re-read in all stay
+    /// within three times the log read so far plus two claims, which an
+    /// honest log never reaches (its claims are disjoint, and so are the
+    /// stretches replayed before them).
+    pub fn judge_claim<E>(
+        &mut self,
+        claim: &Rejected,
+        mark: &LineInfo,
+        end: u64,
+        linked_until: u64,
+        mut read: impl FnMut(u64, &mut [u8]) -> Result<(), E>,
+    ) -> Result<Option<Claimed>, ClaimError<E>> {
+        let Some(from) = self.start_for(claim, end, linked_until) else {
+            return Ok(None);
+        };
+        // The first claimed line: small reads first, a record's worth at most.
+        let available = end - claim.offset;
+        let mut first = Vec::new();
+        for want in [4096, crate::MAX_RECORD_BYTES as u64 + 1] {
+            let want = want.min(available);
+            self.spend(want, end)?;
+            first = vec![0; want as usize];
+            read(claim.offset, &mut first).map_err(ClaimError::Read)?;
+            if first.contains(&b'\n') || want == available {
+                break;
+            }
+        }
+        let Some(nl) = first.iter().position(|&b| b == b'\n') else {
+            return Ok(None);
+        };
+        let Ok(info) = check_line(&first[..nl], Mode::Fast) else {
+            return Ok(None);
+        };
+        let seq_fits = mark.seq.is_none() || info.seq.is_none() || mark.seq == info.seq;
+        if info.prev_hash != mark.prev_hash || !seq_fits {
+            return Ok(None);
+        }
+        let len = end - from.offset;
+        self.spend(len, end)?;
+        let mut bytes = vec![0; usize::try_from(len).unwrap_or(usize::MAX)];
+        read(from.offset, &mut bytes).map_err(ClaimError::Read)?;
+        Ok(self.judge(claim, mark, from, &bytes))
+    }
+
+    /// Counts `n` more bytes re-read at log offset `end`, within the bound.
+    fn spend<E>(&mut self, n: u64, end: u64) -> Result<(), ClaimError<E>> {
+        let reread = self.reread.saturating_add(n);
+        let allowed = end
+            .saturating_mul(3)
+            .saturating_add(2 * (self.max_region + STATE_EVERY));
+        if reread > allowed {
+            return Err(ClaimError::TooCostly { reread, allowed });
+        }
+        self.reread = reread;
+        Ok(())
+    }
+
+    /// Judges the `chain.rejected` record at offset `end` (its checked line
     /// `mark`, its `claim`), with `bytes` the log from
     /// [`start_for`](Self::start_for)'s offset up to it. If good, the claimed
     /// stretch is forgotten (its lines are not in the chain) and the caller
     /// goes on from the returned chain.
-    pub fn judge(
+    fn judge(
         &mut self,
         claim: &Rejected,
         mark: &LineInfo,
@@ -563,5 +650,80 @@ mod tests {
         assert!(l.start_for(&claim(end - 1000), end, end).is_some());
         assert_eq!(l.start_for(&claim(end - 1000), end + 1, end + 1), None);
         assert_eq!(l.start_for(&claim(end - 1000), end, end - 1000), None);
+    }
+
+    /// A reader of `log` for [`LinkedStretches::judge_claim`] that counts what it reads.
+    fn reader<'a>(
+        log: &'a [u8],
+        read: &'a mut u64,
+    ) -> impl FnMut(u64, &mut [u8]) -> Result<(), ()> + 'a {
+        move |at, buf| {
+            *read += buf.len() as u64;
+            buf.copy_from_slice(&log[at as usize..at as usize + buf.len()]);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn judging_a_claim_reads_the_whole_run_only_for_a_mark_that_could_follow() {
+        let (log, run, mark_at) = lying_call(None, 2, 3);
+        let mark_line = &log[mark_at as usize..log.len() - 1];
+        let claim = Rejected::from_record_line(mark_line).unwrap();
+        let mark = check_line(mark_line, Mode::Fast).unwrap();
+        let remember = |max_region| {
+            let mut l = LinkedStretches::new(max_region);
+            l.linked(0, 0, &ChainVerifier::new());
+            l
+        };
+        // Good: the first claimed line, then everything from the kept state.
+        let mut read = 0;
+        let good = remember(64 << 20).judge_claim(
+            &claim,
+            &mark,
+            mark_at,
+            mark_at,
+            reader(&log, &mut read),
+        );
+        assert_eq!(good.unwrap().unwrap().first_line, 3);
+        assert_eq!(read, (mark_at - run) + mark_at);
+        // A mark linked elsewhere (to the last claimed record, as record 5): only the first
+        // claimed line is read.
+        let (log2, _, mark_at2) = lying_call(None, 4, 5);
+        let mark2 = check_line(&log2[mark_at2 as usize..log2.len() - 1], Mode::Fast).unwrap();
+        let mut read = 0;
+        let refused = remember(64 << 20).judge_claim(
+            &claim,
+            &mark2,
+            mark_at,
+            mark_at,
+            reader(&log, &mut read),
+        );
+        assert_eq!(refused, Ok(None));
+        assert_eq!(read, mark_at - run);
+        // A claim that passes that check but not the SHA-256, again and again: the reads in
+        // all stop at three times the log plus two claims (and a state's spacing each).
+        let wrong = Rejected {
+            sha256: Hash([1; 32]),
+            ..claim
+        };
+        let mut l = remember(4096);
+        let mut total = 0;
+        let err = loop {
+            let mut read = 0;
+            match l.judge_claim(&wrong, &mark, mark_at, mark_at, reader(&log, &mut read)) {
+                Ok(None) => total += read,
+                Err(e) => break e,
+                Ok(Some(_)) => panic!("a wrong SHA-256 was accepted"),
+            }
+        };
+        let allowed = 3 * mark_at + 2 * (4096 + STATE_EVERY);
+        assert!(
+            matches!(err, ClaimError::TooCostly { allowed: a, .. } if a == allowed),
+            "{err:?}"
+        );
+        assert!(
+            total <= allowed && total + mark_at + 4096 > allowed,
+            "{total}"
+        );
     }
 }

@@ -920,26 +920,27 @@ impl<R: Read> Trail<R> {
             return false;
         };
         let linked_until = self.suspect.as_ref().map_or(offset, |s| s.offset);
-        let (Some(from), Some(file)) = (
-            self.linked.start_for(&claim, offset, linked_until),
-            &self.reread,
-        ) else {
+        let Some(file) = &self.reread else {
             return false;
         };
-        let mut bytes = vec![0; usize::try_from(offset - from.offset).expect("bounded")];
-        if crate::verify::read_at(file, from.offset, &mut bytes).is_err() {
+        let judged = self
+            .linked
+            .judge_claim(&claim, info, offset, linked_until, |at, buf| {
+                crate::verify::read_at(file, at, buf)
+            });
+        let Ok(Some(good)) = judged else {
             return false;
+        };
+        // The claimed lines that had linked, shown before: read again to take them back.
+        let mut claimed = vec![0; usize::try_from(linked_until - claim.offset).expect("bounded")];
+        if crate::verify::read_at(file, claim.offset, &mut claimed).is_err() {
+            claimed.clear();
         }
-        let Some(good) = self.linked.judge(&claim, info, from, &bytes) else {
-            return false;
-        };
         self.report.rejected += 1;
         let record_line = self.line_no;
-        let claimed =
-            &bytes[(claim.offset - from.offset) as usize..(linked_until - from.offset) as usize];
         let (mut no, mut at) = (good.first_line, claim.offset);
         for l in claimed.split_inclusive(|&b| b == b'\n') {
-            let l = &l[..l.len() - 1];
+            let l = l.strip_suffix(b"\n").unwrap_or(l);
             if self.filter.matches(l) {
                 self.out.push_back(Entry {
                     line: no,

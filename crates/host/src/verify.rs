@@ -41,7 +41,7 @@ use std::sync::{Mutex, mpsc};
 
 use chainsink_format::MAX_RECORD_BYTES;
 use chainsink_format::recovery::judge_bad_run;
-use chainsink_format::rejection::{LinkedStretches, Region, Rejected};
+use chainsink_format::rejection::{ClaimError, LinkedStretches, Region, Rejected};
 use chainsink_format::verify::{ChainVerifier, LineError, LineInfo, LinkError, Mode, check_lines};
 
 /// Bytes read and checked at a time: small enough that a chunk is still in the core's cache
@@ -459,31 +459,40 @@ impl Linker {
         // The claim must end at this record and start where every line linked (before any
         // suspect run: one that starts at the run is judged by `excuses`).
         let linked_until = self.suspect.as_ref().map_or(offset, |s| s.offset);
-        let Some(from) = self.linked.start_for(&claim, offset, linked_until) else {
-            return Ok(false);
-        };
-        let mut bytes = vec![0; usize::try_from(offset - from.offset).expect("bounded")];
-        let reread = match &self.reread {
-            Some(file) => read_at(file, from.offset, &mut bytes),
-            None => Err(std::io::Error::from(std::io::ErrorKind::Unsupported)),
-        };
-        if let Err(e) = reread {
-            return Err(VerifyError::Unreadable {
-                path: PathBuf::from("<input>"),
-                source: std::io::Error::other(format!(
-                    "line {} (byte {offset}) is a `{}` record that claims {} bytes from byte \
-                     {}, records that were already taken into the chain; checking that claim \
-                     means reading them again, which this input does not allow ({e}): verify \
-                     the log as a file, not from a pipe",
-                    self.line_no,
-                    chainsink_format::rejection::REJECTED_EVENT,
-                    claim.length,
-                    claim.offset,
-                )),
+        let reread = self.reread.as_ref();
+        let judged = self
+            .linked
+            .judge_claim(&claim, info, offset, linked_until, |at, buf| match reread {
+                Some(file) => read_at(file, at, buf),
+                None => Err(std::io::Error::from(std::io::ErrorKind::Unsupported)),
             });
-        }
-        let Some(good) = self.linked.judge(&claim, info, from, &bytes) else {
-            return Ok(false);
+        let good = match judged {
+            Ok(Some(good)) => good,
+            Ok(None) => return Ok(false),
+            Err(ClaimError::Read(e)) => {
+                return Err(VerifyError::Unreadable {
+                    path: PathBuf::from("<input>"),
+                    source: std::io::Error::other(format!(
+                        "line {} (byte {offset}) is a `{}` record that claims {} bytes from \
+                         byte {}, records that were already taken into the chain; checking \
+                         that claim means reading them again, which this input does not allow \
+                         ({e}): verify the log as a file, not from a pipe",
+                        self.line_no,
+                        chainsink_format::rejection::REJECTED_EVENT,
+                        claim.length,
+                        claim.offset,
+                    )),
+                });
+            }
+            Err(ClaimError::TooCostly { reread, allowed }) => {
+                let detail = format!(
+                    "a `{}` record whose claim cannot be checked in time linear in the log: \
+                     judging it means re-reading {reread} bytes in all, past the {allowed} that \
+                     any log written by an honest host needs; no honest host writes such claims",
+                    chainsink_format::rejection::REJECTED_EVENT
+                );
+                return Err(self.tamper(self.line_no, offset, TamperKind::BadRecord, detail));
+            }
         };
         // The claimed bytes are not part of the chain, and neither is anything excused inside
         // them.
@@ -1262,6 +1271,45 @@ mod tests {
         let (linked, _, _) = lying_log_linked(5, 3, 10, false, 0, 8);
         let report = verify_as_file(&linked).unwrap();
         assert_eq!((report.records, report.rejected.len()), (11, 0));
+    }
+
+    #[test]
+    fn claims_built_to_slow_verify_down_stop_it_in_linear_time() {
+        use chainsink_format::rejection::{REJECTED_EVENT, Rejected};
+        // 4,000 records, then 2,000 chain.rejected records, each claiming everything from the
+        // first record and linked as it is (genesis, seq 1), but with a wrong SHA-256: each
+        // passes the cheap check of the first claimed record, and judging each in full means
+        // re-reading the whole log (8 GB in all).
+        let mut log = log(4000, None, false);
+        let head = log.len() as u64;
+        for _ in 0..2000 {
+            let claim = Rejected {
+                offset: 0,
+                length: log.len() as u64,
+                sha256: Hash([1; 32]),
+            };
+            let payload = claim.payload("liar.wasm", "slow");
+            let ev = Event {
+                timestamp: "2026-06-04T15:30:45.123456+00:00",
+                event_type: REJECTED_EVENT,
+                workflow_id: None,
+                actor: Actor {
+                    host_id: "h",
+                    user: "u",
+                },
+                payload: (&payload).into(),
+            };
+            chain::seal(&ev, 1, Some(&Hash::GENESIS), &mut log).unwrap();
+        }
+        let Err(VerifyError::Tampered(t)) = verify_as_file(&log) else {
+            panic!("accepted");
+        };
+        assert!(
+            t.detail
+                .contains("cannot be checked in time linear in the log"),
+            "{t}"
+        );
+        assert!(t.offset > head, "{t}");
     }
 
     #[test]

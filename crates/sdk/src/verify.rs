@@ -15,7 +15,7 @@
 
 use chainsink_format::MAX_RECORD_BYTES;
 use chainsink_format::recovery::judge_bad_run;
-use chainsink_format::rejection::{LinkedStretches, Region, Rejected};
+use chainsink_format::rejection::{ClaimError, LinkedStretches, Region, Rejected};
 use chainsink_format::verify::{ChainVerifier, LineInfo, Mode, check_line};
 
 use crate::writer::LogIo;
@@ -179,28 +179,44 @@ impl Fold {
             return Ok(false);
         };
         let linked_until = self.suspect.as_ref().map_or(offset, |s| s.offset);
-        let Some(from) = self.linked.start_for(&claim, offset, linked_until) else {
-            return Ok(false);
+        let judged =
+            self.linked
+                .judge_claim(&claim, info, offset, linked_until, |at, buf: &mut [u8]| {
+                    let mut filled = 0;
+                    while filled < buf.len() {
+                        let want = u32::try_from(buf.len() - filled)
+                            .unwrap_or(u32::MAX)
+                            .min(CHUNK);
+                        let part = log.read(at + filled as u64, want)?;
+                        if part.is_empty() {
+                            return Err(format!("the log ends at byte {}", at + filled as u64));
+                        }
+                        let n = part.len().min(buf.len() - filled);
+                        buf[filled..filled + n].copy_from_slice(&part[..n]);
+                        filled += n;
+                    }
+                    Ok(())
+                });
+        let fail = |reason: String| VerifyFailure {
+            line: line_no,
+            offset,
+            reason,
         };
-        let mut bytes = Vec::new();
-        while (bytes.len() as u64) < offset - from.offset {
-            let at = from.offset + bytes.len() as u64;
-            let want = u32::try_from(offset - at).unwrap_or(u32::MAX).min(CHUNK);
-            let part = log.read(at, want).map_err(|e| VerifyFailure {
-                line: line_no,
-                offset,
-                reason: format!(
+        let good = match judged {
+            Ok(Some(good)) => good,
+            Ok(None) => return Ok(false),
+            Err(ClaimError::Read(e)) => {
+                return Err(fail(format!(
                     "cannot read the log again to check this `chain.rejected` record's claim: {e}"
-                ),
-            })?;
-            if part.is_empty() {
-                return Ok(false);
+                )));
             }
-            bytes.extend_from_slice(&part);
-        }
-        bytes.truncate(usize::try_from(offset - from.offset).unwrap_or(usize::MAX));
-        let Some(good) = self.linked.judge(&claim, info, from, &bytes) else {
-            return Ok(false);
+            Err(ClaimError::TooCostly { reread, allowed }) => {
+                return Err(fail(format!(
+                    "a `chain.rejected` record whose claim cannot be checked in time linear in \
+                     the log: judging it means re-reading {reread} bytes in all, past the \
+                     {allowed} that any log written by an honest host needs"
+                )));
+            }
         };
         self.chain = good.chain;
         self.suspect = None;
