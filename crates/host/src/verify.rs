@@ -1274,6 +1274,31 @@ mod tests {
     }
 
     #[test]
+    fn no_byte_of_a_log_with_a_claim_over_records_changes_unnoticed() {
+        // Records, a run of records that linked and a line that is not one, the host's
+        // record claiming them, records after: every single-bit change anywhere fails.
+        let (log, _, _) = lying_log(3, 2, 5, true, 0);
+        verify_as_file(&log).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        for at in 0..log.len() {
+            for bit in [0x01, 0x20] {
+                let mut changed = log.clone();
+                changed[at] ^= bit;
+                std::fs::write(&path, &changed).unwrap();
+                let options = VerifyOptions {
+                    strict: false,
+                    threads: 1,
+                };
+                assert!(
+                    verify_file(&path, &options).is_err(),
+                    "byte {at} ^ {bit:#x} went unnoticed"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn claims_built_to_slow_verify_down_stop_it_in_linear_time() {
         use chainsink_format::rejection::{REJECTED_EVENT, Rejected};
         // 4,000 records, then 2,000 chain.rejected records, each claiming everything from the
