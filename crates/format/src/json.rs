@@ -724,26 +724,35 @@ pub(crate) fn skip_plain(b: &[u8], mut i: usize) -> usize {
     fn zero_bytes(w: u64) -> u64 {
         w.wrapping_sub(ONES) & !w & HIGH
     }
-    while let Some(chunk) = b.get(i..i + 8) {
-        let w = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-        let special = (w.wrapping_sub(ONES * 0x20) & !w & HIGH) // < 0x20
+    #[inline]
+    fn special(w: u64) -> u64 {
+        (w.wrapping_sub(ONES * 0x20) & !w & HIGH) // < 0x20
             | (w & HIGH) // >= 0x80
             | zero_bytes(w ^ (ONES * u64::from(b'"')))
             | zero_bytes(w ^ (ONES * u64::from(b'\\')))
-            | zero_bytes(w ^ (ONES * 0x7f));
-        if special != 0 {
+            | zero_bytes(w ^ (ONES * 0x7f))
+    }
+    while let Some(chunk) = b.get(i..i + 8) {
+        let m = special(u64::from_le_bytes(chunk.try_into().unwrap_or_default()));
+        if m != 0 {
             // The lowest flagged byte is always a real hit (borrows only run upwards).
-            return i + (special.trailing_zeros() / 8) as usize;
+            return i + (m.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
-    while let Some(&c) = b.get(i) {
-        if !(0x20..0x7f).contains(&c) || c == b'"' || c == b'\\' {
-            break;
-        }
-        i += 1;
+    // The last few bytes as one word too, padded with a byte that is not special (most of a
+    // record's strings are shorter than eight bytes, or end with a few).
+    let rest = &b[i.min(b.len())..];
+    if rest.is_empty() {
+        return i;
     }
-    i
+    let mut word = [b'a'; 8];
+    word[..rest.len()].copy_from_slice(rest);
+    let m = special(u64::from_le_bytes(word));
+    if m != 0 {
+        return i + (m.trailing_zeros() / 8) as usize;
+    }
+    b.len()
 }
 
 /// Appends the canonical JSON string literal for `s`, quotes included.
@@ -871,7 +880,11 @@ mod tests {
     #[test]
     fn skip_plain_finds_the_first_special_byte() {
         let base = b"abcdefghijklmnopqrstuvwxyz ~!#$%&'()*+,-./0123456789".to_vec();
-        assert_eq!(skip_plain(&base, 0), base.len());
+        for len in 0..=base.len() {
+            for from in 0..=len {
+                assert_eq!(skip_plain(&base[..len], from), len, "{len} from {from}");
+            }
+        }
         for special in [0u8, 0x1f, b'"', b'\\', 0x7f, 0x80, 0xff] {
             for at in 0..base.len() {
                 let mut b = base.clone();
