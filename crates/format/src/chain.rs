@@ -80,7 +80,11 @@ pub fn seal_with(
     write_u64(out, seq);
     // `validate` proved the timestamp's shape: digits and `-T:.+`, nothing to escape.
     out.extend_from_slice(b", \"timestamp\": \"");
-    out.extend_from_slice(event.timestamp.as_bytes());
+    // Always 32 bytes once validated: copied as a fixed size (see `write_u64`).
+    match <&[u8; 32]>::try_from(event.timestamp.as_bytes()) {
+        Ok(ts) => out.extend_from_slice(ts),
+        Err(_) => out.extend_from_slice(event.timestamp.as_bytes()),
+    }
     out.push(b'"');
     out.extend_from_slice(b", \"workflow_id\": ");
     match event.workflow_id {
@@ -115,17 +119,16 @@ pub fn seal_with(
 
 /// Appends the decimal digits of `n`.
 pub(crate) fn write_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
+    // Written in place from the last digit: a copy of a digit count known only at run time
+    // would be, in wasm, a call out to the runtime's `memory.copy` (issue 15).
+    let len = n.checked_ilog10().map_or(1, |d| d as usize + 1);
+    let at = out.len();
+    out.extend_from_slice(&[b'0'; 20]);
+    out.truncate(at + len);
+    for d in out[at..].iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
         n /= 10;
-        if n == 0 {
-            break;
-        }
     }
-    out.extend_from_slice(&buf[i..]);
 }
 
 #[cfg(test)]
@@ -235,7 +238,13 @@ mod tests {
 
     #[test]
     fn u64_digits() {
-        for n in [0, 1, 9, 10, 12345, u64::MAX] {
+        let mut n = 1u64;
+        let mut all = vec![0, u64::MAX, u64::MAX - 1];
+        while let Some(m) = n.checked_mul(10) {
+            all.extend([n - 1, n, n + 1, m - 1]);
+            n = m;
+        }
+        for n in all {
             let mut out = Vec::new();
             write_u64(&mut out, n);
             assert_eq!(out, n.to_string().as_bytes());
