@@ -26,7 +26,23 @@ The unstripped rebuild is not always the embedded module function for
 function: the script compares their code (the embedded core module sits in
 `guest-target/` beside the cwasm) and marks with `?` every name from the
 first function whose size differs on, since from there a name may be a
-neighbour's.
+neighbour's. (Stripping changes the code: at 7b793fe a rebuild in the very
+same target dir still differed from function 70 on.)
+
+Exact names: build the host with the embedded sink itself unstripped, so the
+profiled code and the names come from one module (guest-build passes the
+variable on to the guest's cargo), then give that module as the third
+argument (it is the one beside the cwasm, so no `?` appears):
+
+    touch guests/sink/src/lib.rs
+    CARGO_PROFILE_GUEST_STRIP=false cargo build --release
+    perf record -o perf.data target/release/chainsink emit --stdin ... < events.jsonl
+    OUT=$(dirname $(ls -t target/release/build/chainsink-host-*/out/default_sink.cwasm | head -1))
+    scripts/sink-profile.py perf.data $OUT/default_sink.cwasm \
+      $OUT/guest-target/wasm32-unknown-unknown/guest/chainsink_guest_sink.wasm [TID]
+
+Build again without the variable (touching the sink again) before
+measuring anything else.
 """
 import os
 

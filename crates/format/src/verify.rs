@@ -436,10 +436,9 @@ fn special_mask_simd128(c: &[u8; 64]) -> Masks {
     use core::arch::wasm32::*;
     let (mut m, mut quotes) = (0u64, 0u64);
     for (q, chunk) in c.chunks_exact(16).enumerate() {
-        let v = u8x16(
-            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
-            chunk[8], chunk[9], chunk[10], chunk[11], chunk[12], chunk[13], chunk[14], chunk[15],
-        );
+        // One load, not sixteen bytes put in lanes one by one (Cranelift keeps those apart).
+        // SAFETY: `chunk` is 16 readable bytes, and a wasm load may be unaligned.
+        let v = unsafe { v128_load(chunk.as_ptr().cast::<v128>()) };
         // Signed: bytes >= 0x80 are negative, so this catches them along with controls.
         let low = i8x16_lt(v, i8x16_splat(0x20));
         let quote = i8x16_eq(v, i8x16_splat(b'"' as i8));

@@ -1393,4 +1393,72 @@ mod tests {
             payloads.len()
         );
     }
+
+    /// The default sink (in wasm) reads a packed string as UTF-8 only when it is: a byte that
+    /// is not ASCII at any place of strings of every length around its 8- and 16-byte steps is
+    /// refused when it makes bad UTF-8, and written when it is part of a character.
+    #[test]
+    fn the_default_sink_refuses_packed_strings_that_are_not_utf8() {
+        let runtime = SinkRuntime::with_config(RuntimeConfig {
+            max_sinks: 1,
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        let component = runtime.default_component().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("utf8.jsonl");
+        let options = SinkOptions {
+            hash_chain: true,
+            durability: Durability::None,
+            actor: Actor {
+                host_id: "h".into(),
+                user: "u".into(),
+            },
+        };
+        let sink = runtime
+            .open(&component, LogFile::open(&path).unwrap(), &options)
+            .unwrap();
+        let mut written = 0;
+        for n in 2..=40 {
+            for at in 0..n - 1 {
+                // The event type's bytes, found by a marker of its length.
+                let marker = "q".repeat(n);
+                let fields = packed::Fields {
+                    timestamp: "2026-06-04T15:30:45.123456+00:00",
+                    event_type: &marker,
+                    workflow_id: None,
+                    host_id: "h",
+                    user: "u",
+                    payload: "{}",
+                };
+                let mut bytes = Vec::new();
+                assert!(packed::pack_event(&mut bytes, &fields));
+                let start = bytes
+                    .windows(n)
+                    .position(|w| w == marker.as_bytes())
+                    .unwrap();
+                // A lone continuation byte: not UTF-8.
+                let mut bad = bytes.clone();
+                bad[start + at] = 0x80;
+                match sink.emit_packed(sink.lock(), &bad, 1) {
+                    Err(SinkError::InvalidEvent(m)) => {
+                        assert!(m.contains("not UTF-8"), "{n} at {at}: {m}")
+                    }
+                    other => panic!("{n} at {at}: {other:?}"),
+                }
+                // "é" in its place: UTF-8, written.
+                let mut good = bytes.clone();
+                good[start + at..start + at + 2].copy_from_slice("é".as_bytes());
+                sink.emit_packed(sink.lock(), &good, 1)
+                    .unwrap_or_else(|e| panic!("{n} at {at}: {e}"));
+                written += 1;
+            }
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), written);
+        assert!(
+            text.lines()
+                .all(|l| check_line(l.as_bytes(), Mode::Strict).is_ok())
+        );
+    }
 }
