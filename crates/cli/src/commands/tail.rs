@@ -20,7 +20,7 @@ use clap::Args;
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
 
-use chainsink_host::trail::Trail;
+use chainsink_host::trail::{Entry, Trail, Verdict};
 
 use super::show::{FilterArgs, Output, Printer, is_broken_pipe, verdict};
 
@@ -77,8 +77,23 @@ pub(crate) fn tail(args: &TailArgs) -> Result<ExitCode> {
     let mut out = stdout.lock();
     let result = (|| -> Result<()> {
         // The whole log is read and checked; the last records are kept.
-        let mut last = VecDeque::with_capacity(args.lines.min(4096));
+        let mut last: VecDeque<Entry> = VecDeque::with_capacity(args.lines.min(4096));
         while let Some(entry) = trail.poll_entry().with_context(read)? {
+            if let Verdict::Retracted { record_line } = entry.verdict {
+                // Not printed yet, so not to be taken back: a record among the last ones
+                // becomes what it is (bytes the host refused); an older one is gone already.
+                if let Some(at) = last
+                    .iter()
+                    .position(|e| e.line == entry.line && e.verdict == Verdict::Ok)
+                {
+                    last.remove(at);
+                    last.push_back(Entry {
+                        verdict: Verdict::Rejected { record_line },
+                        ..entry
+                    });
+                }
+                continue;
+            }
             if args.lines > 0 {
                 if last.len() == args.lines {
                     last.pop_front();

@@ -215,6 +215,16 @@ fn a_sink_that_lies_only_in_its_receipts_leaves_a_log_that_verifies() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("-- line 1: shown above as a record"), "{err}");
     assert!(err.contains("-- line 2: shown above as a record"), "{err}");
+    // tail has not printed them yet: the last records show them for what they are.
+    let out = run(&["tail", "-n", "3", "-o", "short", path], "");
+    let text = crate::common::stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(!text.contains("shown above"), "{text}");
+    assert!(text.contains("-- line 2: bytes a sink appended"), "{text}");
+    assert!(
+        !text.contains("-- line 1:"),
+        "only the last 3 entries: {text}"
+    );
     let out = run(&["stats", path], "");
     let text = crate::common::stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
