@@ -1000,6 +1000,28 @@ mod tests {
     use chainsink_format::recovery::{RECOVERED_EVENT, Torn};
     use chainsink_format::{Hash, chain, json};
 
+    /// Appends a record of type `ty` with `payload`, linked to `prev` as record `seq`; returns
+    /// its hash.
+    fn seal_record(
+        out: &mut Vec<u8>,
+        ty: &str,
+        payload: &serde_json::Map<String, serde_json::Value>,
+        seq: u64,
+        prev: Hash,
+    ) -> Hash {
+        let ev = Event {
+            timestamp: "2026-06-04T15:30:45.123456+00:00",
+            event_type: ty,
+            workflow_id: Some("wf"),
+            actor: Actor {
+                host_id: "h",
+                user: "u",
+            },
+            payload: payload.into(),
+        };
+        chain::seal(&ev, seq, Some(&prev), out).unwrap().unwrap()
+    }
+
     /// A chained log of `n` records with payloads of varied size; a torn write recovered by a
     /// `chain.recovered` record at line `torn_at`, if given (a prefix of a record longer than
     /// any record when `long_torn`).
@@ -1007,23 +1029,12 @@ mod tests {
         let mut out = Vec::new();
         let mut prev = Hash::GENESIS;
         let mut seq = 1;
-        let seal = |out: &mut Vec<u8>,
-                    payload: &serde_json::Map<String, serde_json::Value>,
-                    ty: &str,
-                    seq: u64,
-                    prev: &mut Hash| {
-            let ev = Event {
-                timestamp: "2026-06-04T15:30:45.123456+00:00",
-                event_type: ty,
-                workflow_id: Some("wf"),
-                actor: Actor {
-                    host_id: "h",
-                    user: "u",
-                },
-                payload: payload.into(),
-            };
-            *prev = chain::seal(&ev, seq, Some(prev), out).unwrap().unwrap();
-        };
+        let seal =
+            |out: &mut Vec<u8>,
+             payload: &serde_json::Map<String, serde_json::Value>,
+             ty: &str,
+             seq: u64,
+             prev: &mut Hash| *prev = seal_record(out, ty, payload, seq, *prev);
         for i in 0..n {
             if torn_at == Some(i) {
                 let mut whole = Vec::new();
@@ -1133,20 +1144,9 @@ mod tests {
         let mut out = Vec::new();
         let mut hashes = vec![Hash::GENESIS];
         let mut starts = Vec::new();
-        let seal =
-            |out: &mut Vec<u8>, ty: &str, payload: serde_json::Map<_, _>, seq: u64, prev: Hash| {
-                let ev = Event {
-                    timestamp: "2026-06-04T15:30:45.123456+00:00",
-                    event_type: ty,
-                    workflow_id: Some("wf"),
-                    actor: Actor {
-                        host_id: "h",
-                        user: "u",
-                    },
-                    payload: (&payload).into(),
-                };
-                chain::seal(&ev, seq, Some(&prev), out).unwrap().unwrap()
-            };
+        let seal = |out: &mut Vec<u8>, ty: &str, payload: serde_json::Map<_, _>, seq, prev| {
+            seal_record(out, ty, &payload, seq, prev)
+        };
         for i in 0..before + run {
             starts.push(out.len() as u64);
             let p = json::parse_object(&format!(r#"{{"i": {i}, "text": "{}"}}"#, "t".repeat(pad)))
@@ -1314,17 +1314,7 @@ mod tests {
                 sha256: Hash([1; 32]),
             };
             let payload = claim.payload("liar.wasm", "slow");
-            let ev = Event {
-                timestamp: "2026-06-04T15:30:45.123456+00:00",
-                event_type: REJECTED_EVENT,
-                workflow_id: None,
-                actor: Actor {
-                    host_id: "h",
-                    user: "u",
-                },
-                payload: (&payload).into(),
-            };
-            chain::seal(&ev, 1, Some(&Hash::GENESIS), &mut log).unwrap();
+            seal_record(&mut log, REJECTED_EVENT, &payload, 1, Hash::GENESIS);
         }
         let Err(VerifyError::Tampered(t)) = verify_as_file(&log) else {
             panic!("accepted");

@@ -1283,6 +1283,31 @@ mod tests {
         }
     }
 
+    /// The embedded default sink (in wasm) on a new log, chain on, no syncs; the log's path,
+    /// and its directory (kept while the caller holds it).
+    fn default_sink_on_a_new_log() -> (Sink, PathBuf, tempfile::TempDir) {
+        let runtime = SinkRuntime::with_config(RuntimeConfig {
+            max_sinks: 1,
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        let component = runtime.default_component().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let options = SinkOptions {
+            hash_chain: true,
+            durability: Durability::None,
+            actor: Actor {
+                host_id: "h".into(),
+                user: "u".into(),
+            },
+        };
+        let sink = runtime
+            .open(&component, LogFile::open(&path).unwrap(), &options)
+            .unwrap();
+        (sink, path, dir)
+    }
+
     /// A receipt's hash passes exactly when the format crate reads it as a hash.
     #[test]
     fn a_receipt_hash_is_64_lowercase_hex_digits_exactly() {
@@ -1310,25 +1335,7 @@ mod tests {
     /// around the 64-byte blocks its classifier works in.
     #[test]
     fn the_default_sinks_payload_check_agrees_with_the_native_encoder() {
-        let runtime = SinkRuntime::with_config(RuntimeConfig {
-            max_sinks: 1,
-            ..RuntimeConfig::default()
-        })
-        .unwrap();
-        let component = runtime.default_component().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("payloads.jsonl");
-        let options = SinkOptions {
-            hash_chain: true,
-            durability: Durability::None,
-            actor: Actor {
-                host_id: "h".into(),
-                user: "u".into(),
-            },
-        };
-        let sink = runtime
-            .open(&component, LogFile::open(&path).unwrap(), &options)
-            .unwrap();
+        let (sink, path, _dir) = default_sink_on_a_new_log();
         let specials = [
             "\u{7f}",
             "\u{1}",
@@ -1399,25 +1406,7 @@ mod tests {
     /// refused when it makes bad UTF-8, and written when it is part of a character.
     #[test]
     fn the_default_sink_refuses_packed_strings_that_are_not_utf8() {
-        let runtime = SinkRuntime::with_config(RuntimeConfig {
-            max_sinks: 1,
-            ..RuntimeConfig::default()
-        })
-        .unwrap();
-        let component = runtime.default_component().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("utf8.jsonl");
-        let options = SinkOptions {
-            hash_chain: true,
-            durability: Durability::None,
-            actor: Actor {
-                host_id: "h".into(),
-                user: "u".into(),
-            },
-        };
-        let sink = runtime
-            .open(&component, LogFile::open(&path).unwrap(), &options)
-            .unwrap();
+        let (sink, path, _dir) = default_sink_on_a_new_log();
         let mut written = 0;
         for n in 2..=40 {
             for at in 0..n - 1 {
