@@ -23,7 +23,7 @@
 //! receipts. A verifier reading in order has taken those into the chain by
 //! the time it meets the claim, so the claim does not link to its head. It
 //! then goes back to a point before the run where it knew the chain's state
-//! and judges the claim with [`judge_claim_over_records`]: the same pattern,
+//! and judges the claim with [`LinkedStretches::judge_claim`]: the same pattern,
 //! checked over the bytes from that point.
 
 use alloc::collections::VecDeque;
@@ -143,7 +143,7 @@ impl Region {
 
 /// A claim that [`judge_claim_over_records`] found good.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimOverRecords {
+struct ClaimOverRecords {
     /// Whole lines between the start of the bytes given and the claim's
     /// offset (all of them valid records that linked).
     pub lines_before: u64,
@@ -163,7 +163,7 @@ pub struct ClaimOverRecords {
 /// boundary is known), and the record links to that state: the record before
 /// the run. The run itself may hold anything: its bytes are not part of the
 /// chain.
-pub fn judge_claim_over_records(
+fn judge_claim_over_records(
     clean: &ChainVerifier,
     base: u64,
     bytes: &[u8],
@@ -244,14 +244,14 @@ pub enum ClaimError<E> {
 
 /// Where to re-read from to judge a claim ([`LinkedStretches::start_for`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReadFrom {
+struct ReadFrom {
     /// The offset to read from, up to the `chain.rejected` record.
     pub offset: u64,
     /// Whole lines before that offset.
     pub lines: u64,
 }
 
-/// A claim over records that linked, found good ([`LinkedStretches::judge`]).
+/// A claim over records that linked, found good ([`LinkedStretches::judge_claim`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claimed {
     /// The claim.
@@ -260,6 +260,12 @@ pub struct Claimed {
     pub first_line: u64,
     /// The chain after the `chain.rejected` record, to go on from.
     pub chain: ChainVerifier,
+    /// The bytes read again to judge it: the log from offset `read_from` up
+    /// to the record, the claimed run at its end (a reader that showed the
+    /// claimed records takes them back from these, without a second read).
+    pub bytes: Vec<u8>,
+    /// The log offset of `bytes[0]`.
+    pub read_from: u64,
 }
 
 impl LinkedStretches {
@@ -312,7 +318,7 @@ impl LinkedStretches {
     /// `linked_until` (the first line after it that did not link, or `end`)
     /// linked. `None` when the claim cannot be over records that linked:
     /// then only the usual region rule can excuse it.
-    pub fn start_for(&self, claim: &Rejected, end: u64, linked_until: u64) -> Option<ReadFrom> {
+    fn start_for(&self, claim: &Rejected, end: u64, linked_until: u64) -> Option<ReadFrom> {
         if claim.length > self.max_region
             || claim.offset.checked_add(claim.length) != Some(end)
             || claim.offset >= linked_until
@@ -335,9 +341,9 @@ impl LinkedStretches {
 
     /// Judges the `chain.rejected` record at offset `end` (its checked line
     /// `mark`, its `claim`), reading the log again with `read` (fill the
-    /// buffer from the offset); `linked_until` as for
-    /// [`start_for`](Self::start_for). `Ok(None)` when the claim is not over
-    /// records that linked, or not good.
+    /// buffer from the offset); `linked_until` is the offset of the first
+    /// line after the claim's start that did not link (or `end`). `Ok(None)`
+    /// when the claim is not over records that linked, or not good.
     ///
     /// Work stays linear in the log whatever its claims: the first claimed
     /// line is read first (alone) and must be a record the mark could follow
@@ -382,7 +388,7 @@ impl LinkedStretches {
         self.spend(len, end)?;
         let mut bytes = vec![0; usize::try_from(len).unwrap_or(usize::MAX)];
         read(from.offset, &mut bytes).map_err(ClaimError::Read)?;
-        Ok(self.judge(claim, mark, from, &bytes))
+        Ok(self.judge(claim, mark, from, bytes))
     }
 
     /// Counts `n` more bytes re-read at log offset `end`, within the bound.
@@ -408,14 +414,14 @@ impl LinkedStretches {
         claim: &Rejected,
         mark: &LineInfo,
         from: ReadFrom,
-        bytes: &[u8],
+        bytes: Vec<u8>,
     ) -> Option<Claimed> {
         let i = self
             .stretches
             .iter()
             .rposition(|s| s.offset == from.offset)?;
         let good =
-            judge_claim_over_records(&self.stretches[i].chain, from.offset, bytes, claim, mark)?;
+            judge_claim_over_records(&self.stretches[i].chain, from.offset, &bytes, claim, mark)?;
         self.stretches
             .truncate(if from.offset < claim.offset { i + 1 } else { i });
         if let Some(s) = self.stretches.back_mut() {
@@ -425,17 +431,15 @@ impl LinkedStretches {
             claim: *claim,
             first_line: from.lines + good.lines_before + 1,
             chain: good.chain,
+            bytes,
+            read_from: from.offset,
         })
     }
 
-    /// How many states are kept (for tests of the bound).
-    pub fn len(&self) -> usize {
+    /// How many states are kept (for the test of the bound).
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.stretches.len()
-    }
-
-    /// Whether no state is kept.
-    pub fn is_empty(&self) -> bool {
-        self.stretches.is_empty()
     }
 }
 

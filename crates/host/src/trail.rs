@@ -931,11 +931,9 @@ impl<R: Read> Trail<R> {
         let Ok(Some(good)) = judged else {
             return false;
         };
-        // The claimed lines that had linked, shown before: read again to take them back.
-        let mut claimed = vec![0; usize::try_from(linked_until - claim.offset).expect("bounded")];
-        if crate::verify::read_at(file, claim.offset, &mut claimed).is_err() {
-            claimed.clear();
-        }
+        // The claimed lines that had linked, shown before, from the bytes judged: taken back.
+        let in_bytes = |offset: u64| (offset - good.read_from) as usize;
+        let claimed = &good.bytes[in_bytes(claim.offset)..in_bytes(linked_until)];
         self.report.rejected += 1;
         let record_line = self.line_no;
         let (mut no, mut at) = (good.first_line, claim.offset);

@@ -9,7 +9,7 @@
 //! it lies in the sink's memory). Many calls are no way around the sink's
 //! deadline either: the deadline is checked in the wasm between them.
 //!
-//! The import is linked by hand ([`add_to_linker`]), not through the
+//! The import is linked by hand (`add_to_linker`), not through the
 //! generated `Host` trait: the generated one copies the input out of the
 //! sink's memory into a new `Vec` first, and a sink calls this once per
 //! record. Here the bytes are hashed where they are, in the sink's memory,
